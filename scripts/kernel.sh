@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Build (once) and print the path of the rzs test kernel tree.
+#
+#   scripts/kernel.sh [std|debug]        build if needed; print the tree's path
+#   scripts/kernel.sh --path [std|debug] print the path it would use; build nothing
+#
+# Source: Debian's linux-source-6.12 tarball, every scripts/patches/*.patch applied
+# in order, configured from `allnoconfig` + scripts/config/rzs.config (+ rzs-debug.config
+# for the debug variant). The tree is cached in $RZS_CACHE/kernel/<variant>-<key>, where
+# the key hashes the source version, toolchain, config fragments, patches and this
+# script, so any change to one of them builds a new tree and an unchanged one is reused.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+only_path=0
+[ "${1:-}" = --path ] && { only_path=1; shift; }
+variant=${1:-std}
+case $variant in
+std) frags=("$here/config/rzs.config") ;;
+debug) frags=("$here/config/rzs.config" "$here/config/rzs-debug.config") ;;
+*) die "unknown kernel variant '$variant' (expected std or debug)" ;;
+esac
+tarball=/usr/src/linux-source-6.12.tar.xz
+patches=()
+for p in "$here"/patches/*.patch; do [ -e "$p" ] && patches+=("$p"); done
+
+key=$({
+	dpkg-query -W -f='${Version}\n' linux-source-6.12 2>/dev/null || echo none
+	/usr/bin/rustc --version 2>/dev/null || true
+	clang-19 --version 2>/dev/null | head -n1 || true
+	"$RZS_TOOLS/bin/bindgen" --version 2>/dev/null || true
+	echo "$KMAKE_VARS"
+	cat "${frags[@]}" "$0"
+	[ ${#patches[@]} -eq 0 ] || cat "${patches[@]}"
+} | sha256sum | cut -c1-16)
+tree=$RZS_CACHE/kernel/$variant-$key
+
+if [ $only_path = 1 ] || [ -f "$tree/.rzs-built" ]; then
+	echo "$tree"
+	exit 0
+fi
+
+[ -f "$tarball" ] || die "kernel source missing: $tarball (run scripts/deps.sh)"
+# One tree per variant: drop stale ones so the cache does not grow without bound.
+rm -rf "$RZS_CACHE/kernel/$variant-"*
+mkdir -p "$tree"
+log "building the $variant test kernel in $tree (cold: about 10-25 minutes on 2 cores)"
+tar -xf "$tarball" -C "$tree" --strip-components=1
+for p in "${patches[@]}"; do
+	log "applying $(basename "$p")"
+	patch -d "$tree" -p1 --batch --forward --quiet <"$p" || die "patch $(basename "$p") does not apply to $(basename "$tarball")"
+done
+
+jobs=$(($(nproc) + 1))
+# shellcheck disable=SC2086
+kmake() { make -C "$tree" -s $KMAKE_VARS "$@"; }
+kmake allnoconfig >/dev/null
+kmake rustavailable >/dev/null || die "the Rust toolchain is not usable for the kernel ('make rustavailable' failed)"
+"$tree/scripts/kconfig/merge_config.sh" -m -O "$tree" "$tree/.config" "${frags[@]}" >/dev/null
+kmake olddefconfig >/dev/null
+# merge_config only warns when Kconfig drops a line; a test kernel without, say,
+# CONFIG_RUST is useless, so insist that every line of the fragments stuck.
+bad=()
+while IFS= read -r line; do
+	case $line in
+	CONFIG_*=*) grep -qxF "$line" "$tree/.config" || bad+=("$line") ;;
+	"# CONFIG_"*" is not set") grep -q "^${line#\# }" "$tree/.config" 2>/dev/null ||
+		! grep -q "^$(echo "$line" | sed -E 's/# (CONFIG_[A-Z0-9_]+) is not set/\1=/')" "$tree/.config" || bad+=("$line") ;;
+	esac
+done < <(cat "${frags[@]}")
+[ ${#bad[@]} -eq 0 ] || die "kernel config lost: ${bad[*]} (dependencies unmet; see $tree/.config)"
+
+start=$(date +%s)
+kmake -j"$jobs" >"$tree/build.log" 2>&1 || { tail -n 30 "$tree/build.log" >&2; die "kernel build failed (log: $tree/build.log)"; }
+touch "$tree/.rzs-built"
+log "test kernel ($variant) built in $(($(date +%s) - start)) s"
+echo "$tree"

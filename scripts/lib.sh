@@ -1,0 +1,15 @@
+# Shared shell helpers for rzs scripts. Sourced, not run.
+# Everything cached lives outside the repo, under $RZS_CACHE.
+: "${RZS_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/rzs}"
+RZS_TOOLS=$RZS_CACHE/tools
+RZS_VENV=$RZS_CACHE/venv
+export RZS_CACHE RZS_TOOLS RZS_VENV
+mkdir -p "$RZS_CACHE"
+log() { printf 'rzs: %s\n' "$*" >&2; }
+warn() { printf 'rzs: warning: %s\n' "$*" >&2; }
+die() { printf 'rzs: error: %s\n' "$*" >&2; exit 1; }
+
+# The toolchain the test kernel and rzs.ko are built with (REFERENCE.md §1).
+# HOSTRUSTC must match RUSTC: the kernel's `macros` proc-macro is a host crate.
+KMAKE_VARS="LLVM=-19 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=$RZS_TOOLS/bin/bindgen"
+export LIBCLANG_PATH=/usr/lib/llvm-19/lib
