@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The page codec: lz4_flex block format with a preallocated, reused hash table.
+//!
+//! `lz4_flex::compress_into` puts an 8-16 KiB hash table on the stack, which a 16 KiB
+//! kernel stack cannot afford. [`Compressor`] owns the table and the output buffer; the
+//! kernel allocates one per CPU (never on the stack) with [`Compressor::init_in_place`].
+
+use core::mem::MaybeUninit;
+
+use lz4_flex::block::{
+    compress_into_with_table, decompress_into, get_maximum_output_size, CompressTable,
+};
+
+use crate::page::Page;
+use crate::PAGE_SIZE;
+
+/// Worst-case lz4 output for one page (4525 bytes for 4096).
+pub const MAX_COMPRESSED: usize = get_maximum_output_size(PAGE_SIZE);
+
+/// Pages that do not compress to at most this many bytes are stored raw (the
+/// threshold ramzswap used: 3/4 of a page). Storing them compressed would save
+/// little and cost a decompression on every read.
+pub const RAW_THRESHOLD: usize = PAGE_SIZE * 3 / 4;
+
+/// Per-CPU compression state: the lz4 hash table and the output buffer.
+pub struct Compressor {
+    table: CompressTable,
+    out: [u8; MAX_COMPRESSED],
+}
+
+/// A template to initialise [`Compressor::table`] from without a stack temporary.
+static TABLE_TEMPLATE: CompressTable = CompressTable::small();
+
+/// What a page compressed to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Encoded<'a> {
+    /// lz4 block data no larger than [`RAW_THRESHOLD`].
+    Compressed(&'a [u8]),
+    /// The page does not compress well enough: store it as is.
+    Incompressible,
+}
+
+/// Why stored data could not be decoded back into a page.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum DecodeError {
+    /// lz4 rejected the data (corrupt, truncated).
+    Corrupt,
+    /// The data decoded to a length other than one page.
+    WrongLength(usize),
+}
+
+impl Compressor {
+    /// Initialises a `Compressor` in caller-provided (heap) memory and returns it.
+    ///
+    /// The 8 KiB table is copied from a static template, so nothing large is ever
+    /// built on the stack; the output buffer needs no initialisation for its contents
+    /// to be meaningful, but it is zeroed so no byte of it is ever uninitialised.
+    pub fn init_in_place(slot: &mut MaybeUninit<Self>) -> &mut Self {
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` points to writable, properly aligned memory for a `Compressor`
+        // (it comes from a `&mut MaybeUninit<Self>`). `CompressTable` holds only plain
+        // integers (no pointers, no `Drop`), so a bitwise copy of the template is a
+        // valid value; the output buffer is zero-filled byte by byte. After both
+        // writes every field is initialised, so `assume_init_mut` is sound.
+        unsafe {
+            core::ptr::copy_nonoverlapping(&TABLE_TEMPLATE, core::ptr::addr_of_mut!((*p).table), 1);
+            core::ptr::write_bytes(
+                core::ptr::addr_of_mut!((*p).out).cast::<u8>(),
+                0,
+                MAX_COMPRESSED,
+            );
+            slot.assume_init_mut()
+        }
+    }
+
+    /// Compresses `page`. The returned slice borrows this compressor's buffer.
+    pub fn compress(&mut self, page: &Page) -> Encoded<'_> {
+        match compress_into_with_table(page, &mut self.out, &mut self.table) {
+            Ok(n) if n <= RAW_THRESHOLD => match self.out.get(..n) {
+                Some(s) => Encoded::Compressed(s),
+                None => Encoded::Incompressible,
+            },
+            // Too large, or (impossible with a MAX_COMPRESSED buffer) out of space:
+            // either way the raw page is the safe thing to store.
+            _ => Encoded::Incompressible,
+        }
+    }
+}
+
+/// Decodes lz4 block data that must expand to exactly one page.
+pub fn decompress(src: &[u8], page: &mut Page) -> Result<(), DecodeError> {
+    match decompress_into(src, page) {
+        Ok(PAGE_SIZE) => Ok(()),
+        Ok(n) => Err(DecodeError::WrongLength(n)),
+        Err(_) => Err(DecodeError::Corrupt),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::boxed::Box;
+
+    fn compressor() -> Box<Compressor> {
+        let mut b = Box::<Compressor>::new_uninit();
+        Compressor::init_in_place(&mut b);
+        // SAFETY: init_in_place initialised it.
+        unsafe { b.assume_init() }
+    }
+
+    fn text_page() -> Page {
+        let mut p = [0u8; PAGE_SIZE];
+        let s = b"rzs compresses pages into RAM; lz4 likes repeated text. ";
+        for (i, b) in p.iter_mut().enumerate() {
+            *b = s[i % s.len()];
+        }
+        p
+    }
+
+    #[test]
+    fn text_round_trips_compressed() {
+        let mut c = compressor();
+        let p = text_page();
+        let enc = match c.compress(&p) {
+            Encoded::Compressed(s) => s.to_vec(),
+            Encoded::Incompressible => panic!("text should compress"),
+        };
+        assert!(enc.len() < PAGE_SIZE / 4);
+        let mut out = [0u8; PAGE_SIZE];
+        decompress(&enc, &mut out).unwrap();
+        assert_eq!(out, p);
+    }
+
+    #[test]
+    fn random_page_is_incompressible() {
+        let mut c = compressor();
+        let mut p = [0u8; PAGE_SIZE];
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for b in p.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        assert_eq!(c.compress(&p), Encoded::Incompressible);
+    }
+
+    #[test]
+    fn short_output_is_wrong_length() {
+        let mut c = compressor();
+        let p = text_page();
+        let Encoded::Compressed(enc) = c.compress(&p) else {
+            panic!()
+        };
+        let enc = enc.to_vec();
+        // A valid stream for a shorter input decodes fine but is not a page.
+        let mut buf = [0u8; MAX_COMPRESSED];
+        let mut table = CompressTable::small();
+        let n = compress_into_with_table(&p[..100], &mut buf, &mut table).unwrap();
+        let short = &buf[..n];
+        let mut out = [0u8; PAGE_SIZE];
+        assert_eq!(
+            decompress(short, &mut out),
+            Err(DecodeError::WrongLength(100))
+        );
+        assert_eq!(
+            decompress(&enc[..enc.len() / 2], &mut out),
+            Err(DecodeError::Corrupt)
+        );
+    }
+
+    /// xorshift64: a fixed-seed PRNG, so failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Page kinds with different lz4 stream shapes (long matches, literals, mixed).
+    fn sample_pages() -> std::vec::Vec<Page> {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        let mut pages = std::vec![text_page(), [0u8; PAGE_SIZE]];
+        // Small little-endian counters: short matches and many literals.
+        let mut p = [0u8; PAGE_SIZE];
+        for (i, c) in p.chunks_exact_mut(4).enumerate() {
+            c.copy_from_slice(&(i as u32 * 7).to_le_bytes());
+        }
+        pages.push(p);
+        // Half random, half text.
+        let mut p = text_page();
+        for b in p[..PAGE_SIZE / 2].iter_mut() {
+            *b = rng.next() as u8;
+        }
+        pages.push(p);
+        // Sparse: mostly zero with a few random bytes.
+        let mut p = [0u8; PAGE_SIZE];
+        for _ in 0..64 {
+            p[rng.below(PAGE_SIZE)] = rng.next() as u8;
+        }
+        pages.push(p);
+        pages
+    }
+
+    /// Deterministic mutation fuzzing of [`decompress`] (the `fuzz/` cargo-fuzz target
+    /// does the same with coverage guidance): corrupted streams must be rejected or
+    /// decode to a page, never panic or write out of bounds.
+    #[test]
+    fn mutated_streams_never_panic() {
+        let mut c = compressor();
+        let mut table = CompressTable::small();
+        let mut streams = std::vec::Vec::new();
+        for p in sample_pages() {
+            // Every page, even an incompressible one, as an lz4 stream.
+            let mut buf = [0u8; MAX_COMPRESSED];
+            let n = compress_into_with_table(&p, &mut buf, &mut table).unwrap();
+            streams.push((buf[..n].to_vec(), p));
+            if let Encoded::Compressed(s) = c.compress(&p) {
+                assert_eq!(s, &buf[..n]);
+            }
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut out = [0u8; PAGE_SIZE];
+        let (mut ok, mut corrupt, mut wrong_len) = (0u32, 0u32, 0u32);
+        for iter in 0..20_000 {
+            let (orig, page) = &streams[iter % streams.len()];
+            let mut s = orig.clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(s.len());
+                match rng.below(8) {
+                    0 | 1 => {
+                        if let Some(b) = s.get_mut(at) {
+                            *b ^= 1 << rng.below(8);
+                        }
+                    }
+                    2 => {
+                        if let Some(b) = s.get_mut(at) {
+                            *b = rng.next() as u8;
+                        }
+                    }
+                    3 => s.insert(at, rng.next() as u8),
+                    4 => {
+                        if at < s.len() {
+                            s.remove(at);
+                        }
+                    }
+                    5 => s.truncate(at),
+                    6 => {
+                        // Extreme values in length/offset positions.
+                        if let Some(b) = s.get_mut(at) {
+                            *b = [0x00, 0xff, 0x0f, 0xf0][rng.below(4)];
+                        }
+                    }
+                    _ => {
+                        let n = rng.below(16);
+                        s.extend((0..n).map(|_| rng.next() as u8));
+                    }
+                }
+            }
+            if iter % 16 == 0 {
+                // Now and then, pure noise of any length up to a stream's size.
+                s = (0..rng.below(MAX_COMPRESSED + 1))
+                    .map(|_| rng.next() as u8)
+                    .collect();
+            }
+            match decompress(&s, &mut out) {
+                Ok(()) => {
+                    ok += 1;
+                    if s == *orig {
+                        assert_eq!(out, *page);
+                    }
+                }
+                Err(DecodeError::Corrupt) => corrupt += 1,
+                Err(DecodeError::WrongLength(n)) => {
+                    assert!(n < PAGE_SIZE, "iteration {iter}: {n}");
+                    wrong_len += 1;
+                }
+            }
+        }
+        // The mutations must reach every outcome, or the test is not testing much.
+        assert!(
+            ok > 0 && corrupt > 0 && wrong_len > 0,
+            "{ok} {corrupt} {wrong_len}"
+        );
+    }
+}

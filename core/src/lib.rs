@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Kernel-independent core of rzs.
+//!
+//! Everything here is plain `no_std` Rust with no allocation: the kernel module links
+//! it as a crate (see `Kbuild`), and `cargo test` / `cargo fuzz` exercise the very
+//! same code in userspace.
+
+#![no_std]
+// Non-test code must not unwrap; unit tests (cfg(test)) may.
+#![cfg_attr(not(test), forbid(clippy::unwrap_used, clippy::expect_used))]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod abi;
+pub mod codec;
+pub mod page;
+pub mod size;
+pub mod stats;
+pub mod table;
+
+/// The unit rzs stores: one 4 KiB page. rzs requires `PAGE_SIZE == 4096`.
+pub const PAGE_SIZE: usize = 4096;

@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The per-device slot table: one entry per 4 KiB page of the device.
+//!
+//! The table works over caller-provided storage (the kernel allocates the two arrays,
+//! zeroed, with `kvcalloc`-style allocators; tests use `Vec`s), so this module never
+//! allocates. Zeroed storage is a table of [`Entry::Empty`] slots, all unlocked.
+//!
+//! # Memory cost
+//!
+//! Each slot costs [`SlotTable::BYTES_PER_SLOT`] = 9 bytes: one 8-byte word in the
+//! `words` array plus one flag byte in the `flags` array (two separate arrays, so
+//! neither needs padding). zram spends 16-24 bytes per slot (a handle, a
+//! flags-and-size word and, depending on the kernel configuration, an access time).
+//! A 4 GiB device (1 Mi pages) thus needs 9 MiB of table.
+//!
+//! # Encoding
+//!
+//! The flag byte holds three bits:
+//!
+//! | bit | name   | meaning                                              |
+//! |-----|--------|------------------------------------------------------|
+//! | 0   | `LOCK` | the slot is locked (see [`SlotTable::lock`])         |
+//! | 1   | `SAME` | the page is same-filled; the word is the fill word   |
+//! | 2   | `OBJ`  | the page is stored in an allocator object            |
+//!
+//! The word's meaning depends on the flags:
+//!
+//! * [`Entry::Empty`]: neither `SAME` nor `OBJ`; the word is 0.
+//! * [`Entry::Same`]`(w)`: `SAME` set; the word is `w`, all 64 bits.
+//! * [`Entry::Object`]: `OBJ` set; the word packs an [`ObjRef`]:
+//!   bits 0..=44 hold bits 3..=47 of the handle, bits 45..=57 hold the stored size
+//!   (13 bits, 1..=4096), bits 58..=63 are zero.
+//!
+//! An allocator handle fits in 45 bits because zsmalloc handles are pointers to
+//! 8-byte slab objects in the kernel's upper half: canonical 48-bit addresses
+//! (bits 47..=63 all equal) whose low 3 bits are zero. Unpacking shifts the 45 bits
+//! back into place and sign-extends from bit 47, so lower-half handles (as userspace
+//! tests use) round-trip too. [`ObjRef::new`] refuses any handle that does not
+//! have that shape, so a handle is never silently truncated.
+//!
+//! # Locking
+//!
+//! Each slot has its own lock, the `LOCK` bit of its flag byte, taken with an
+//! `Acquire` read-modify-write that preserves the other bits and released with a
+//! `Release` one when the [`SlotGuard`] drops. Only the lock holder reads or writes
+//! the word and the `SAME`/`OBJ` bits, so those are accessed with `Relaxed` ordering:
+//! the lock's acquire/release pair orders them between successive holders.
+//!
+//! The lock is a plain spin lock (waiters spin with [`core::hint::spin_loop`]): it
+//! does not disable preemption or interrupts, so the caller chooses the context.
+//! Hold a slot only briefly and never sleep while holding it; a slot that can be
+//! locked from interrupt context must only be locked with interrupts disabled.
+
+use core::hint::spin_loop;
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use crate::PAGE_SIZE;
+
+/// Flag bit: the slot is locked.
+const LOCK: u8 = 1 << 0;
+/// Flag bit: the slot holds a same-filled page; the word is the fill word.
+const SAME: u8 = 1 << 1;
+/// Flag bit: the slot holds an allocator object; the word is a packed [`ObjRef`].
+const OBJ: u8 = 1 << 2;
+
+/// Number of handle bits stored (handle bits 3..=47).
+const HANDLE_BITS: u32 = 45;
+/// Mask of the stored handle bits in a packed word.
+const HANDLE_MASK: u64 = (1 << HANDLE_BITS) - 1;
+/// Low handle bits that must be zero (8-byte alignment).
+const HANDLE_ALIGN_BITS: u32 = 3;
+/// Bit position of the size field in a packed word.
+const SIZE_SHIFT: u32 = HANDLE_BITS;
+/// Mask of the size field once shifted down (13 bits: 1..=4096 fits).
+const SIZE_MASK: u64 = (1 << 13) - 1;
+
+// The size field must be able to hold PAGE_SIZE.
+const _: () = assert!(PAGE_SIZE as u64 <= SIZE_MASK);
+
+/// A reference to a stored object: the allocator handle and the stored size.
+///
+/// Only handles that fit the slot encoding can be built (see [`ObjRef::new`] and the
+/// module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjRef {
+    handle: u64,
+    size: u16,
+}
+
+impl ObjRef {
+    /// Makes a reference to an object of `size` bytes at allocator handle `handle`.
+    ///
+    /// Returns `None` unless `1 <= size <= PAGE_SIZE` and the handle is packable:
+    /// its low 3 bits are zero and bits 47..=63 are all equal (a canonical,
+    /// 8-byte-aligned 48-bit address).
+    pub fn new(handle: u64, size: usize) -> Option<ObjRef> {
+        if size == 0 || size > PAGE_SIZE || !packable(handle) {
+            return None;
+        }
+        let size = u16::try_from(size).ok()?;
+        Some(ObjRef { handle, size })
+    }
+
+    /// The allocator handle.
+    pub fn handle(&self) -> u64 {
+        self.handle
+    }
+
+    /// The stored size in bytes, `1..=PAGE_SIZE`.
+    pub fn size(&self) -> usize {
+        usize::from(self.size)
+    }
+
+    /// Whether the object holds the page uncompressed (its size is a whole page).
+    pub fn is_raw(&self) -> bool {
+        self.size() == PAGE_SIZE
+    }
+
+    /// Packs into a slot word (see the module documentation).
+    fn pack(self) -> u64 {
+        ((self.handle >> HANDLE_ALIGN_BITS) & HANDLE_MASK) | (u64::from(self.size) << SIZE_SHIFT)
+    }
+
+    /// Unpacks a slot word written by [`ObjRef::pack`].
+    fn unpack(word: u64) -> ObjRef {
+        let low = (word & HANDLE_MASK) << HANDLE_ALIGN_BITS;
+        // Sign-extend from bit 47: move it to bit 63, then shift back arithmetically.
+        let handle = ((low << 16) as i64 >> 16) as u64;
+        // The mask keeps the value within 13 bits, so it always fits a u16.
+        let size = u16::try_from((word >> SIZE_SHIFT) & SIZE_MASK).unwrap_or(0);
+        ObjRef { handle, size }
+    }
+}
+
+/// Whether `handle` survives [`ObjRef::pack`]/[`ObjRef::unpack`] unchanged.
+fn packable(handle: u64) -> bool {
+    let top = (handle as i64) >> 47;
+    handle & ((1 << HANDLE_ALIGN_BITS) - 1) == 0 && (top == 0 || top == -1)
+}
+
+/// What one slot holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// Nothing: the page was never written, or was discarded/freed.
+    Empty,
+    /// A same-filled page: every 64-bit word of the page is this value.
+    Same(u64),
+    /// A page stored in an allocator object.
+    Object(ObjRef),
+}
+
+impl Entry {
+    /// Decodes a flag byte and word.
+    fn decode(flags: u8, word: u64) -> Entry {
+        if flags & OBJ != 0 {
+            Entry::Object(ObjRef::unpack(word))
+        } else if flags & SAME != 0 {
+            Entry::Same(word)
+        } else {
+            Entry::Empty
+        }
+    }
+
+    /// Encodes into the kind flag bits and the word.
+    fn encode(self) -> (u8, u64) {
+        match self {
+            Entry::Empty => (0, 0),
+            Entry::Same(w) => (SAME, w),
+            Entry::Object(o) => (OBJ, o.pack()),
+        }
+    }
+}
+
+/// The slot table over caller-provided arrays (see the module documentation).
+///
+/// A `SlotTable` is just the two slices: it is cheap to copy, or to rebuild from
+/// the storage with [`SlotTable::new`] wherever it is needed.
+#[derive(Clone, Copy)]
+pub struct SlotTable<'a> {
+    words: &'a [AtomicU64],
+    flags: &'a [AtomicU8],
+}
+
+impl<'a> SlotTable<'a> {
+    /// Memory per slot: an 8-byte word plus one flag byte.
+    pub const BYTES_PER_SLOT: usize = 9;
+
+    /// Makes a table over `words` and `flags`, one element of each per slot.
+    ///
+    /// The storage should start zeroed (all slots empty and unlocked). Returns `None`
+    /// if the two arrays differ in length.
+    pub fn new(words: &'a [AtomicU64], flags: &'a [AtomicU8]) -> Option<Self> {
+        (words.len() == flags.len()).then_some(SlotTable { words, flags })
+    }
+
+    /// The number of slots.
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Whether the table has no slots.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Locks slot `index`, spinning until it is free.
+    ///
+    /// Returns `None` if `index` is out of range. Never lock a second slot while
+    /// holding one unless every caller locks in the same (ascending) order.
+    pub fn lock(&self, index: usize) -> Option<SlotGuard<'a>> {
+        let (word, flags) = self.slot(index)?;
+        let mut cur = flags.load(Ordering::Relaxed);
+        loop {
+            if cur & LOCK != 0 {
+                spin_loop();
+                cur = flags.load(Ordering::Relaxed);
+                continue;
+            }
+            match flags.compare_exchange_weak(cur, cur | LOCK, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(SlotGuard { word, flags, index }),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Locks slot `index` if it is free.
+    ///
+    /// Returns `None` if `index` is out of range or the slot is already locked.
+    pub fn try_lock(&self, index: usize) -> Option<SlotGuard<'a>> {
+        let (word, flags) = self.slot(index)?;
+        if flags.fetch_or(LOCK, Ordering::Acquire) & LOCK != 0 {
+            // Held by someone else. (No guard may be built here, not even one that is
+            // then discarded: dropping it would release their lock.)
+            return None;
+        }
+        Some(SlotGuard { word, flags, index })
+    }
+
+    fn slot(&self, index: usize) -> Option<(&'a AtomicU64, &'a AtomicU8)> {
+        Some((self.words.get(index)?, self.flags.get(index)?))
+    }
+}
+
+/// A locked slot. The lock is released when the guard drops.
+#[must_use = "the slot is unlocked again as soon as the guard is dropped"]
+pub struct SlotGuard<'a> {
+    word: &'a AtomicU64,
+    flags: &'a AtomicU8,
+    index: usize,
+}
+
+impl SlotGuard<'_> {
+    /// What the slot holds.
+    pub fn get(&self) -> Entry {
+        Entry::decode(
+            self.flags.load(Ordering::Relaxed),
+            self.word.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stores `e` and returns the previous entry (whose object, if any, the caller
+    /// now owns and must free).
+    pub fn set(&mut self, e: Entry) -> Entry {
+        let old = self.get();
+        let (kind, word) = e.encode();
+        self.word.store(word, Ordering::Relaxed);
+        // Other threads may only set LOCK (already set) while we hold the slot, so a
+        // plain store of our kind bits plus LOCK loses nothing.
+        self.flags.store(kind | LOCK, Ordering::Relaxed);
+        old
+    }
+
+    /// Empties the slot and returns what it held (`set(Entry::Empty)`).
+    pub fn take(&mut self) -> Entry {
+        self.set(Entry::Empty)
+    }
+
+    /// The slot's index in its table.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.flags.fetch_and(!LOCK, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+    use std::vec::Vec;
+
+    struct Storage {
+        words: Vec<AtomicU64>,
+        flags: Vec<AtomicU8>,
+    }
+
+    impl Storage {
+        fn new(n: usize) -> Self {
+            Storage {
+                words: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                flags: (0..n).map(|_| AtomicU8::new(0)).collect(),
+            }
+        }
+
+        fn table(&self) -> SlotTable<'_> {
+            SlotTable::new(&self.words, &self.flags).unwrap()
+        }
+    }
+
+    const UPPER: u64 = 0xffff_8880_1234_5678 & !7;
+    const LOWER: u64 = 0x0000_7fff_ffff_fff8;
+
+    #[test]
+    fn lengths_must_match() {
+        let w = [AtomicU64::new(0), AtomicU64::new(0)];
+        let f = [AtomicU8::new(0)];
+        assert!(SlotTable::new(&w, &f).is_none());
+        assert!(SlotTable::new(&w[..1], &f).is_some());
+        let t = SlotTable::new(&[], &[]).unwrap();
+        assert!(t.is_empty());
+        assert_eq!(t.len(), 0);
+        assert!(t.lock(0).is_none());
+    }
+
+    #[test]
+    fn bytes_per_slot_matches_storage() {
+        assert_eq!(
+            SlotTable::BYTES_PER_SLOT,
+            core::mem::size_of::<AtomicU64>() + core::mem::size_of::<AtomicU8>()
+        );
+    }
+
+    #[test]
+    fn every_entry_kind_round_trips() {
+        let s = Storage::new(3);
+        let t = s.table();
+        assert_eq!(t.len(), 3);
+        let handles = [
+            UPPER,
+            LOWER,
+            0,
+            8,
+            0xffff_8000_0000_0000,
+            0xffff_ffff_ffff_fff8,
+            0x0000_4000_0000_0000,
+        ];
+        let mut entries = std::vec![Entry::Empty, Entry::Same(0), Entry::Same(u64::MAX)];
+        entries.push(Entry::Same(0xdead_beef_0123_4567));
+        for h in handles {
+            for size in [1, 2, 100, PAGE_SIZE * 3 / 4, PAGE_SIZE - 1, PAGE_SIZE] {
+                entries.push(Entry::Object(ObjRef::new(h, size).unwrap()));
+            }
+        }
+        for (i, e) in entries.iter().enumerate() {
+            let mut g = t.lock(i % 3).unwrap();
+            assert_eq!(g.index(), i % 3);
+            g.set(*e);
+            assert_eq!(g.get(), *e);
+            drop(g);
+            // Unlocked with the entry intact.
+            let g = t.try_lock(i % 3).unwrap();
+            assert_eq!(g.get(), *e);
+            if let Entry::Object(o) = e {
+                let Entry::Object(back) = g.get() else {
+                    panic!()
+                };
+                assert_eq!(back.handle(), o.handle());
+                assert_eq!(back.size(), o.size());
+            }
+        }
+    }
+
+    #[test]
+    fn encoding_is_as_documented() {
+        let s = Storage::new(1);
+        let t = s.table();
+        let mut g = t.lock(0).unwrap();
+        g.set(Entry::Object(ObjRef::new(UPPER, PAGE_SIZE).unwrap()));
+        assert_eq!(s.flags[0].load(Ordering::Relaxed), OBJ | LOCK);
+        let w = s.words[0].load(Ordering::Relaxed);
+        assert_eq!(w >> 45, PAGE_SIZE as u64);
+        assert_eq!(w & HANDLE_MASK, (UPPER >> 3) & HANDLE_MASK);
+        g.set(Entry::Same(42));
+        assert_eq!(s.flags[0].load(Ordering::Relaxed), SAME | LOCK);
+        assert_eq!(s.words[0].load(Ordering::Relaxed), 42);
+        assert_eq!(g.take(), Entry::Same(42));
+        assert_eq!(s.flags[0].load(Ordering::Relaxed), LOCK);
+        assert_eq!(s.words[0].load(Ordering::Relaxed), 0);
+        drop(g);
+        assert_eq!(s.flags[0].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn unpackable_handles_are_rejected() {
+        for h in [
+            1,
+            4,
+            UPPER | 1,
+            UPPER | 7,
+            0x0000_8000_0000_0000, // bit 47 set, 48..63 clear
+            0x0001_0000_0000_0000, // bit 48 set alone
+            0xffff_7fff_ffff_fff8, // upper bits set, bit 47 clear
+            0x8000_0000_0000_0000,
+            0x7fff_ffff_ffff_fff8,
+        ] {
+            assert_eq!(ObjRef::new(h, 100), None, "{h:#x}");
+        }
+        assert!(packable(LOWER) && packable(UPPER) && packable(0));
+    }
+
+    #[test]
+    fn size_bounds() {
+        assert_eq!(ObjRef::new(UPPER, 0), None);
+        assert_eq!(ObjRef::new(UPPER, PAGE_SIZE + 1), None);
+        assert_eq!(ObjRef::new(UPPER, usize::MAX), None);
+        assert_eq!(ObjRef::new(UPPER, 65536), None);
+        let min = ObjRef::new(UPPER, 1).unwrap();
+        assert_eq!(min.size(), 1);
+        assert!(!min.is_raw());
+        let raw = ObjRef::new(LOWER, PAGE_SIZE).unwrap();
+        assert_eq!(raw.size(), PAGE_SIZE);
+        assert!(raw.is_raw());
+        assert_eq!(raw.handle(), LOWER);
+    }
+
+    #[test]
+    fn lock_excludes_and_out_of_range_is_none() {
+        let s = Storage::new(2);
+        let t = s.table();
+        assert!(t.lock(2).is_none());
+        assert!(t.try_lock(2).is_none());
+        assert!(t.try_lock(usize::MAX).is_none());
+        let mut g = t.lock(0).unwrap();
+        g.set(Entry::Same(7));
+        assert!(t.try_lock(0).is_none());
+        // A failed try_lock must neither release the holder's lock nor disturb its
+        // bits.
+        assert_eq!(s.flags[0].load(Ordering::Relaxed), SAME | LOCK);
+        assert!(t.try_lock(0).is_none());
+        assert_eq!(g.get(), Entry::Same(7));
+        let other = t.try_lock(1).unwrap();
+        assert_eq!(other.get(), Entry::Empty);
+        drop(g);
+        assert_eq!(t.lock(0).unwrap().get(), Entry::Same(7));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Set(usize, Entry),
+        Take(usize),
+        Get(usize),
+    }
+
+    fn handle_strategy() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            (0u64..(1 << 44)).prop_map(|x| x << 3),
+            (0u64..(1 << 44)).prop_map(|x| 0xffff_8000_0000_0000 | (x << 3)),
+        ]
+    }
+
+    fn entry_strategy() -> impl Strategy<Value = Entry> {
+        prop_oneof![
+            Just(Entry::Empty),
+            any::<u64>().prop_map(Entry::Same),
+            (handle_strategy(), 1usize..=PAGE_SIZE)
+                .prop_map(|(h, s)| Entry::Object(ObjRef::new(h, s).unwrap())),
+        ]
+    }
+
+    const MODEL_SLOTS: usize = 5;
+
+    fn op_strategy() -> impl Strategy<Value = Op> {
+        // Indices go one past the end to exercise the out-of-range path.
+        prop_oneof![
+            (0..=MODEL_SLOTS, entry_strategy()).prop_map(|(i, e)| Op::Set(i, e)),
+            (0..=MODEL_SLOTS).prop_map(Op::Take),
+            (0..=MODEL_SLOTS).prop_map(Op::Get),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn table_matches_model(ops in proptest::collection::vec(op_strategy(), 0..200)) {
+            let s = Storage::new(MODEL_SLOTS);
+            let t = s.table();
+            let mut model = [Entry::Empty; MODEL_SLOTS];
+            for op in ops {
+                match op {
+                    Op::Set(i, e) => match t.lock(i) {
+                        Some(mut g) => {
+                            let old = g.set(e);
+                            prop_assert_eq!(old, core::mem::replace(&mut model[i], e));
+                        }
+                        None => prop_assert!(i >= MODEL_SLOTS),
+                    },
+                    Op::Take(i) => match t.try_lock(i) {
+                        Some(mut g) => {
+                            prop_assert_eq!(g.take(), core::mem::replace(&mut model[i], Entry::Empty));
+                        }
+                        None => prop_assert!(i >= MODEL_SLOTS),
+                    },
+                    Op::Get(i) => match t.lock(i) {
+                        Some(g) => prop_assert_eq!(g.get(), model[i]),
+                        None => prop_assert!(i >= MODEL_SLOTS),
+                    },
+                }
+                // Every slot is unlocked between operations.
+                for f in &s.flags {
+                    prop_assert_eq!(f.load(Ordering::Relaxed) & LOCK, 0);
+                }
+            }
+            for (i, m) in model.iter().enumerate() {
+                prop_assert_eq!(t.lock(i).unwrap().get(), *m);
+            }
+        }
+    }
+
+    /// Four threads set and take entries with unique handles on a small table. Every
+    /// handle ever stored must come back exactly once: as the old value of a later
+    /// `set`/`take`, or from the final sweep. A lost update would leak a handle, a
+    /// torn or duplicated one would be returned twice.
+    #[test]
+    fn concurrent_set_take_loses_nothing() {
+        const THREADS: u64 = 4;
+        const ITERS: u64 = 20_000;
+        const SLOTS: usize = 3;
+        let s = Storage::new(SLOTS);
+
+        let returned: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|tid| {
+                    let s = &s;
+                    scope.spawn(move || {
+                        let t = s.table();
+                        let mut seen = Vec::new();
+                        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (tid + 1);
+                        for n in 0..ITERS {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            let slot = (x % SLOTS as u64) as usize;
+                            // Mix both ways of locking.
+                            let mut g = match t.try_lock(slot) {
+                                Some(g) => g,
+                                None => t.lock(slot).unwrap(),
+                            };
+                            // Unique per thread and iteration; upper-half handles for
+                            // odd threads so sign extension is exercised concurrently.
+                            let id = ((tid << 32) | n) << 3;
+                            let handle = if tid % 2 == 1 {
+                                id | 0xffff_8000_0000_0000
+                            } else {
+                                id
+                            };
+                            let old = match x >> 60 {
+                                0..=2 => g.take(),
+                                3 => g.set(Entry::Same(x)),
+                                _ => g.set(Entry::Object(
+                                    ObjRef::new(handle, 1 + (x as usize >> 8) % PAGE_SIZE).unwrap(),
+                                )),
+                            };
+                            if let Entry::Object(o) = old {
+                                seen.push(o.handle());
+                            }
+                        }
+                        seen
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+
+        // Recompute every handle that was set, in the same way the threads did.
+        let mut expected: HashMap<u64, u32> = HashMap::new();
+        for tid in 0..THREADS {
+            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (tid + 1);
+            for n in 0..ITERS {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if x >> 60 >= 4 {
+                    let id = ((tid << 32) | n) << 3;
+                    let handle = if tid % 2 == 1 {
+                        id | 0xffff_8000_0000_0000
+                    } else {
+                        id
+                    };
+                    expected.insert(handle, 0);
+                }
+            }
+        }
+        let t = s.table();
+        let mut all: Vec<u64> = returned.into_iter().flatten().collect();
+        for i in 0..SLOTS {
+            if let Entry::Object(o) = t.lock(i).unwrap().take() {
+                all.push(o.handle());
+            }
+        }
+        for h in all {
+            let Some(count) = expected.get_mut(&h) else {
+                panic!("returned a handle never set: {h:#x}")
+            };
+            *count += 1;
+        }
+        for (h, count) in &expected {
+            assert_eq!(*count, 1, "handle {h:#x} returned {count} times");
+        }
+        assert!(!expected.is_empty());
+        for f in &s.flags {
+            assert_eq!(f.load(Ordering::Relaxed), 0);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The C header `include/uapi/linux/rzs.h` and the Rust ABI in `rzs_core::abi` must
+//! describe the same structs and ioctl numbers: compile a C program against the header
+//! and compare every size, field offset and ioctl number it prints with Rust's.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use rzs_core::abi::*;
+
+macro_rules! fields {
+    ($($f:ident),* $(,)?) => { [$((stringify!($f), core::mem::offset_of!(RzsStats, $f))),*] };
+}
+
+#[test]
+fn c_header_matches_rust_abi() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fields = fields!(
+        size,
+        version,
+        flags,
+        index,
+        disksize,
+        mem_limit,
+        num_reads,
+        num_writes,
+        failed_reads,
+        failed_writes,
+        invalid_io,
+        notify_free,
+        pages_stored,
+        same_pages,
+        huge_pages,
+        orig_data_size,
+        compr_data_size,
+        mem_used_total,
+        mem_used_max,
+        table_bytes,
+        swap_attach,
+        swap_detach,
+    );
+    let mut c = String::from(
+        "#include <stdio.h>\n#include <stddef.h>\n#include <linux/rzs.h>\nint main(void) {\n",
+    );
+    c += "printf(\"sizeof %zu\\n\", sizeof(struct rzs_stats));\n";
+    for (f, _) in &fields {
+        c += &format!("printf(\"{f} %zu\\n\", offsetof(struct rzs_stats, {f}));\n");
+    }
+    for n in [
+        "RZS_IOC_GET_STATS",
+        "RZS_IOC_SET_DISKSIZE",
+        "RZS_IOC_SET_MEM_LIMIT",
+        "RZS_IOC_RESET",
+        "RZS_STATS_VERSION",
+        "RZS_FLAG_INITIALIZED",
+        "RZS_FLAG_SWAP",
+        "RZS_IOC_MAGIC",
+    ] {
+        c += &format!("printf(\"{n} %llu\\n\", (unsigned long long)({n}));\n");
+    }
+    c += "printf(\"RZS_MAX_DISKSIZE %llu\\n\", (unsigned long long)RZS_MAX_DISKSIZE);\n";
+    c += "return 0; }\n";
+    let dir = std::env::temp_dir().join(format!("rzs-abi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("abi.c");
+    let exe = dir.join("abi");
+    std::fs::write(&src, c).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let st = Command::new(&cc)
+        .args(["-Wall", "-Werror", "-I"])
+        .arg(root.join("include/uapi"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("a C compiler (cc) is needed for the ABI check");
+    assert!(st.success(), "the C header does not compile");
+    let out = String::from_utf8(Command::new(&exe).output().unwrap().stdout).unwrap();
+    let get = |k: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{k} missing from C output"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        get("sizeof"),
+        core::mem::size_of::<RzsStats>() as u64,
+        "sizeof(struct rzs_stats)"
+    );
+    for (f, off) in &fields {
+        assert_eq!(get(f), *off as u64, "offsetof(struct rzs_stats, {f})");
+    }
+    assert_eq!(get("RZS_IOC_GET_STATS"), RZS_IOC_GET_STATS as u64);
+    assert_eq!(get("RZS_IOC_SET_DISKSIZE"), RZS_IOC_SET_DISKSIZE as u64);
+    assert_eq!(get("RZS_IOC_SET_MEM_LIMIT"), RZS_IOC_SET_MEM_LIMIT as u64);
+    assert_eq!(get("RZS_IOC_RESET"), RZS_IOC_RESET as u64);
+    assert_eq!(get("RZS_STATS_VERSION"), RZS_STATS_VERSION as u64);
+    assert_eq!(get("RZS_FLAG_INITIALIZED"), RZS_FLAG_INITIALIZED as u64);
+    assert_eq!(get("RZS_FLAG_SWAP"), RZS_FLAG_SWAP as u64);
+    assert_eq!(get("RZS_IOC_MAGIC"), RZS_IOC_MAGIC as u64);
+    assert_eq!(get("RZS_MAX_DISKSIZE"), RZS_MAX_DISKSIZE);
+    let _ = std::fs::remove_dir_all(&dir);
+}
