@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rzs top-level Makefile. The two commands a user needs:
+#   make run    install what is missing, build, boot the test kernel, demo swap on rzs
+#   make test   every test: userspace cargo suites and the QEMU-booted suites
+#
+# Other targets: deps, kernel, module, clean. Variables:
+#   KERNEL=std|debug   which cached test kernel to build and boot (default std)
+#   KDIR=/path         build rzs.ko against another Rust-enabled kernel tree instead
+#
+# Kbuild (not this file) describes the module itself, so
+#   make -C $KDIR M=$PWD LLVM=... RUSTC=...
+# also works directly, against any Rust-enabled kernel tree.
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+KERNEL ?= std
+SHELL := /bin/bash
+
+# Toolchain and cache locations come from scripts/lib.sh (one source of truth).
+KMAKE_VARS := $(shell . $(ROOT)/scripts/lib.sh >/dev/null 2>&1; echo $$KMAKE_VARS)
+export LIBCLANG_PATH := /usr/lib/llvm-19/lib
+
+ifeq ($(origin KDIR),undefined)
+KDIR = $(shell $(ROOT)/scripts/kernel.sh --path $(KERNEL))
+kernel_dep := kernel
+else
+kernel_dep :=
+endif
+
+.PHONY: all deps kernel module run test clean help
+
+all: module
+
+help:
+	@sed -n '3,15p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@$(ROOT)/scripts/deps.sh
+
+kernel: deps
+	@$(ROOT)/scripts/kernel.sh $(KERNEL) >/dev/null
+
+module: $(kernel_dep)
+	@$(MAKE) -s -C $(KDIR) M=$(ROOT) $(KMAKE_VARS) modules
+	@echo "rzs: built $(ROOT)/rzs.ko against $(KDIR)"
+
+run: module
+	@$(ROOT)/scripts/run.sh $(KDIR)
+
+test: module
+	@$(ROOT)/scripts/test.sh $(KDIR)
+
+clean:
+	@if [ -d "$(KDIR)" ]; then $(MAKE) -s -C $(KDIR) M=$(ROOT) $(KMAKE_VARS) clean; fi
+	@rm -rf $(ROOT)/tests/out $(ROOT)/tests/out.*
+	@cd $(ROOT) && cargo clean -q 2>/dev/null || true

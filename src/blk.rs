@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A small safe abstraction over the 6.12 block layer for a bio-based disk.
+//!
+//! The Rust `GenDiskBuilder` of 6.12 is blk-mq only and cannot set the queue features
+//! or `block_device_operations` a zram-class device needs, so this module wraps the C
+//! API directly. Every `unsafe` block of the driver's block-layer use lives here.
+
+use kernel::ffi::c_void;
+use core::ptr::NonNull;
+
+use kernel::bindings;
+use kernel::error::{code, to_result, Error, Result};
+use kernel::str::CStr;
+use kernel::types::Opaque;
+use kernel::ThisModule;
+
+/// Sector size the block layer counts in.
+pub(crate) const SECTOR_SHIFT: u32 = 9;
+
+/// Queue features (include/linux/blkdev.h); not all are in the generated bindings.
+pub(crate) mod feat {
+    pub(crate) const STABLE_WRITES: u32 = 1 << 5;
+    pub(crate) const SYNCHRONOUS: u32 = 1 << 6;
+}
+
+/// Block status codes (include/linux/blk_types.h).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum Status {
+    Ok = 0,
+    NotSupp = 1,
+    NoSpc = 3,
+    Resource = 9,
+    IoErr = 10,
+}
+
+/// A registered block major number, released on drop.
+pub(crate) struct Major {
+    major: u32,
+    name: &'static CStr,
+}
+
+impl Major {
+    /// Registers a dynamically allocated major under `name`.
+    pub(crate) fn register(name: &'static CStr) -> Result<Self> {
+        // SAFETY: `name` is a valid NUL-terminated string that lives forever; major 0
+        // asks for a dynamic major; no probe callback.
+        let ret = unsafe { bindings::__register_blkdev(0, name.as_char_ptr(), None) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(Self { major: ret as u32, name })
+    }
+
+    pub(crate) fn number(&self) -> u32 {
+        self.major
+    }
+}
+
+impl Drop for Major {
+    fn drop(&mut self) {
+        // SAFETY: `self.major` was registered under `self.name` in `register`, and
+        // every disk using it is gone (disks borrow nothing from `Major`, but the
+        // driver drops its disks before its major; see `rzs.rs`).
+        unsafe { bindings::unregister_blkdev(self.major, self.name.as_char_ptr()) };
+    }
+}
+
+/// What a driver implements to serve a disk.
+pub(crate) trait Operations: Sync + Sized {
+    /// Serves one bio; the bio must be completed (with [`Bio::end`]) before return.
+    fn submit_bio(&self, bio: Bio<'_>);
+
+    /// The disk is being opened (called under the disk's open mutex).
+    fn open(&self, _disk: DiskRef<'_>) -> Result {
+        Ok(())
+    }
+
+    /// An ioctl on the disk. `arg` is the raw (user pointer) argument.
+    fn ioctl(&self, _disk: DiskRef<'_>, _cmd: u32, _arg: usize) -> Result<i32> {
+        Err(code::ENOTTY)
+    }
+
+    /// The swap slot at page `offset` was freed (mainline's `swap_slot_free_notify`).
+    /// Atomic context: must not sleep or allocate.
+    fn swap_slot_free(&self, _offset: u64) {}
+
+    /// Whether to install the `swap_slot_free_notify` hook at all.
+    const SLOT_FREE_HOOK: bool = false;
+}
+
+/// A borrowed gendisk, as callbacks see it.
+#[derive(Clone, Copy)]
+pub(crate) struct DiskRef<'a> {
+    disk: &'a Opaque<bindings::gendisk>,
+}
+
+impl DiskRef<'_> {
+    fn ptr(&self) -> *mut bindings::gendisk {
+        self.disk.get()
+    }
+
+    /// Sets the capacity in 512-byte sectors and tells userspace.
+    pub(crate) fn set_capacity(&self, sectors: u64) {
+        // SAFETY: the disk is live while a callback has it.
+        unsafe { bindings::set_capacity_and_notify(self.ptr(), sectors) };
+    }
+
+    /// How many times the disk is open (`disk_openers`). Stable only under the open
+    /// mutex (see [`DiskRef::with_open_mutex`]).
+    pub(crate) fn openers(&self) -> i32 {
+        // SAFETY: `part0` of a live disk is valid; atomic_t is read with a volatile
+        // load, as `atomic_read` does.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*(*self.ptr()).part0).bd_openers.counter)) }
+    }
+
+    /// Runs `f` with the disk's `open_mutex` held, so no open or close can race it.
+    /// Must not be called from `open` (which already holds it).
+    pub(crate) fn with_open_mutex<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the mutex is part of the live disk; locked and unlocked here, once.
+        unsafe {
+            let m = core::ptr::addr_of_mut!((*self.ptr()).open_mutex);
+            bindings::mutex_lock(m);
+            let r = f();
+            bindings::mutex_unlock(m);
+            r
+        }
+    }
+
+    /// Drops the disk's page cache (after a reset, so no stale page is read back).
+    pub(crate) fn invalidate(&self) {
+        // SAFETY: `part0` of a live disk is a valid block device.
+        unsafe { bindings::invalidate_bdev((*self.ptr()).part0) };
+    }
+
+    /// Writes back dirty pages of the disk's page cache.
+    pub(crate) fn sync(&self) {
+        // SAFETY: `part0` of a live disk is a valid block device.
+        unsafe { bindings::sync_blockdev((*self.ptr()).part0) };
+    }
+}
+
+/// Whether the calling task has `CAP_SYS_ADMIN`.
+pub(crate) fn capable_sys_admin() -> bool {
+    // SAFETY: `capable` only inspects the current task's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
+}
+
+/// The driver object of a disk.
+///
+/// # Safety
+///
+/// `disk` must be one of ours: its `private_data` is the `T` `GenDisk::new` stored.
+unsafe fn driver_of<'a, T>(disk: *mut bindings::gendisk) -> (&'a T, DiskRef<'a>) {
+    // SAFETY: per the contract, `private_data` points to a live `T` that outlives the
+    // disk, and the disk is live during the callback.
+    unsafe { (&*((*disk).private_data as *const T), DiskRef { disk: &*(disk as *const Opaque<bindings::gendisk>) }) }
+}
+
+/// The `block_device_operations` table, built at run time because `owner` is only
+/// known then. Must outlive every disk that points to it.
+pub(crate) struct Fops<T: Operations> {
+    ops: Opaque<bindings::block_device_operations>,
+    _p: core::marker::PhantomData<T>,
+}
+
+// SAFETY: the table is written once in `new` and only read (by the block layer) after.
+unsafe impl<T: Operations> Sync for Fops<T> {}
+// SAFETY: as above; moving the table between threads is harmless before it is used.
+unsafe impl<T: Operations> Send for Fops<T> {}
+
+impl<T: Operations> Fops<T> {
+    pub(crate) fn new(module: &'static ThisModule) -> Self {
+        // SAFETY: all-zero is a valid `block_device_operations` (every callback `None`,
+        // null pointers).
+        let mut ops: bindings::block_device_operations = unsafe { core::mem::zeroed() };
+        ops.owner = module.as_ptr();
+        ops.submit_bio = Some(submit_bio_trampoline::<T>);
+        ops.open = Some(open_trampoline::<T>);
+        ops.ioctl = Some(ioctl_trampoline::<T>);
+        ops.compat_ioctl = Some(ioctl_trampoline::<T>);
+        if T::SLOT_FREE_HOOK {
+            ops.swap_slot_free_notify = Some(slot_free_trampoline::<T>);
+        }
+        Self { ops: Opaque::new(ops), _p: core::marker::PhantomData }
+    }
+}
+
+unsafe extern "C" fn submit_bio_trampoline<T: Operations>(bio: *mut bindings::bio) {
+    // SAFETY: the block layer hands us a valid bio that we own until `bio_endio`; its
+    // `bi_bdev` belongs to one of our disks (see `driver_of`).
+    unsafe {
+        let (dev, _) = driver_of::<T>((*(*bio).bi_bdev).bd_disk);
+        dev.submit_bio(Bio { bio: &mut *bio });
+    }
+}
+
+unsafe extern "C" fn open_trampoline<T: Operations>(disk: *mut bindings::gendisk, _mode: bindings::blk_mode_t) -> kernel::ffi::c_int {
+    // SAFETY: the block layer opens only live disks, ours since `fops` is ours.
+    let (dev, d) = unsafe { driver_of::<T>(disk) };
+    match dev.open(d) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn ioctl_trampoline<T: Operations>(
+    bdev: *mut bindings::block_device,
+    _mode: bindings::blk_mode_t,
+    cmd: kernel::ffi::c_uint,
+    arg: kernel::ffi::c_ulong,
+) -> kernel::ffi::c_int {
+    // SAFETY: `bdev` is an open block device of one of our disks.
+    let (dev, d) = unsafe { driver_of::<T>((*bdev).bd_disk) };
+    match dev.ioctl(d, cmd, arg as usize) {
+        Ok(v) => v,
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn slot_free_trampoline<T: Operations>(bdev: *mut bindings::block_device, offset: kernel::ffi::c_ulong) {
+    // SAFETY: swap calls this for an open (swapped-on) block device of one of ours.
+    let (dev, _) = unsafe { driver_of::<T>((*bdev).bd_disk) };
+    dev.swap_slot_free(offset as u64);
+}
+
+/// Static parameters of a disk.
+pub(crate) struct DiskParams {
+    pub major: u32,
+    pub first_minor: i32,
+    pub block_size: u32,
+    pub features: u32,
+    /// Largest discard / write-zeroes in sectors (0: not supported).
+    pub max_discard_sectors: u32,
+}
+
+/// A lock class for the disks' queue locks (lockdep wants a static key).
+struct LockKey(Opaque<bindings::lock_class_key>);
+// SAFETY: lockdep synchronises access to a class key itself.
+unsafe impl Sync for LockKey {}
+static DISK_KEY: LockKey = LockKey(Opaque::uninit());
+
+/// A gendisk serving requests with `T`. The disk is visible (`/dev/<name>`) from `add`
+/// until drop.
+///
+/// The `T` at `dev` must outlive the `GenDisk` and must not move: the owner keeps both
+/// in one pinned heap allocation and drops the disk first.
+pub(crate) struct GenDisk<T: Operations> {
+    disk: NonNull<bindings::gendisk>,
+    added: bool,
+    _p: core::marker::PhantomData<T>,
+}
+
+// SAFETY: a gendisk may be used from any thread; the block layer does its own locking.
+unsafe impl<T: Operations> Send for GenDisk<T> {}
+// SAFETY: as above; `&GenDisk` only calls thread-safe block-layer functions.
+unsafe impl<T: Operations> Sync for GenDisk<T> {}
+
+impl<T: Operations> GenDisk<T> {
+    /// Allocates a disk named `name` (e.g. "rzs0") served by `dev` through `fops`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` and `fops` must stay valid and pinned for the life of the returned disk.
+    pub(crate) unsafe fn new(p: &DiskParams, name: &CStr, dev: *const T, fops: &Fops<T>) -> Result<Self> {
+        // SAFETY: all-zero `queue_limits` means "defaults" to `blk_alloc_disk`.
+        let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
+        lim.logical_block_size = p.block_size;
+        lim.physical_block_size = p.block_size;
+        lim.io_min = p.block_size;
+        lim.io_opt = p.block_size;
+        lim.features = p.features;
+        if p.max_discard_sectors > 0 {
+            lim.max_hw_discard_sectors = p.max_discard_sectors;
+            lim.max_write_zeroes_sectors = p.max_discard_sectors;
+            lim.discard_granularity = p.block_size;
+        }
+        // SAFETY: `lim` is a valid limits struct, the key is static as lockdep requires.
+        let disk = unsafe { bindings::__blk_alloc_disk(&mut lim, bindings::NUMA_NO_NODE, DISK_KEY.0.get()) };
+        // SAFETY: `__blk_alloc_disk` returns a valid pointer or an ERR_PTR.
+        if unsafe { bindings::IS_ERR(disk as *const c_void) } {
+            // SAFETY: `disk` is an ERR_PTR, PTR_ERR reads the code out of it.
+            let e = unsafe { bindings::PTR_ERR(disk as *const c_void) } as i32;
+            return Err(Error::from_errno(e));
+        }
+        let nn = NonNull::new(disk).ok_or(code::ENOMEM)?;
+        // SAFETY: `disk` is a freshly allocated gendisk that nobody else sees yet.
+        unsafe {
+            let d = &mut *disk;
+            d.major = p.major as i32;
+            d.first_minor = p.first_minor;
+            d.minors = 1;
+            d.fops = fops.ops.get();
+            d.private_data = dev as *mut c_void;
+            d.flags |= bindings::GENHD_FL_NO_PART as i32;
+            let n = name.as_bytes_with_nul();
+            let len = n.len().min(d.disk_name.len());
+            for (dst, src) in d.disk_name.iter_mut().zip(n[..len].iter()) {
+                *dst = *src;
+            }
+            if let Some(last) = d.disk_name.last_mut() {
+                *last = 0;
+            }
+        }
+        Ok(Self { disk: nn, added: false, _p: core::marker::PhantomData })
+    }
+
+    /// Makes the disk visible to userspace.
+    pub(crate) fn add(&mut self) -> Result {
+        // SAFETY: `self.disk` is a valid, not yet added gendisk; no attribute groups.
+        to_result(unsafe { bindings::device_add_disk(core::ptr::null_mut(), self.disk.as_ptr(), core::ptr::null_mut()) })?;
+        self.added = true;
+        Ok(())
+    }
+
+    /// Sets the capacity in 512-byte sectors and tells userspace.
+    pub(crate) fn set_capacity(&self, sectors: u64) {
+        // SAFETY: `self.disk` is a valid gendisk.
+        unsafe { bindings::set_capacity_and_notify(self.disk.as_ptr(), sectors) };
+    }
+}
+
+impl<T: Operations> Drop for GenDisk<T> {
+    fn drop(&mut self) {
+        // SAFETY: `self.disk` is valid; `del_gendisk` only after a successful add; after
+        // `put_disk` we never touch it again. `del_gendisk` waits for bios in flight.
+        unsafe {
+            if self.added {
+                bindings::del_gendisk(self.disk.as_ptr());
+            }
+            bindings::put_disk(self.disk.as_ptr());
+        }
+    }
+}
+
+/// The operation a bio asks for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Op {
+    Read,
+    Write,
+    Flush,
+    Discard,
+    WriteZeroes,
+    Other(u32),
+}
+
+/// A bio handed to [`Operations::submit_bio`]. Dropping it without [`Bio::end`] is a
+/// bug; the type ends it with an I/O error in that case, so no bio is ever lost.
+pub(crate) struct Bio<'a> {
+    bio: &'a mut bindings::bio,
+}
+
+impl Bio<'_> {
+    pub(crate) fn op(&self) -> Op {
+        match self.bio.bi_opf & ((1 << bindings::REQ_OP_BITS) - 1) {
+            bindings::req_op_REQ_OP_READ => Op::Read,
+            bindings::req_op_REQ_OP_WRITE => Op::Write,
+            bindings::req_op_REQ_OP_FLUSH => Op::Flush,
+            bindings::req_op_REQ_OP_DISCARD => Op::Discard,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes,
+            o => Op::Other(o),
+        }
+    }
+
+    /// First sector.
+    pub(crate) fn sector(&self) -> u64 {
+        self.bio.bi_iter.bi_sector
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> u32 {
+        self.bio.bi_iter.bi_size
+    }
+
+    /// Completes the bio with `status`.
+    pub(crate) fn end(self, status: Status) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: we own the bio until `bio_endio`, which we call exactly once
+        // (`ManuallyDrop` keeps `Drop` from ending it again).
+        unsafe {
+            let bio = this.bio as *const bindings::bio as *mut bindings::bio;
+            (*bio).bi_status = status as u8;
+            bindings::bio_endio(bio);
+        }
+    }
+
+    /// The bio's data as single-page segments, in order.
+    pub(crate) fn segments(&self) -> Segments<'_> {
+        Segments { bio: self.bio, iter: self.bio.bi_iter }
+    }
+}
+
+impl Drop for Bio<'_> {
+    fn drop(&mut self) {
+        // SAFETY: see `end`; reached only if `end` was not called.
+        unsafe {
+            let bio = self.bio as *mut bindings::bio;
+            (*bio).bi_status = Status::IoErr as u8;
+            bindings::bio_endio(bio);
+        }
+    }
+}
+
+/// One piece of a bio within a single page (what C's `bio_for_each_segment` yields).
+pub(crate) struct Segment {
+    page: *mut bindings::page,
+    pub offset: u32,
+    pub len: u32,
+}
+
+impl Segment {
+    /// Runs `f` on the segment's bytes, mapped into the kernel address space.
+    pub(crate) fn with_mapped<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        // SAFETY: `page` is a page of the bio, pinned while the bio is in flight; the
+        // mapping is local to this thread and undone before returning; the segment
+        // lies within the page (`offset + len <= PAGE_SIZE`, see `Segments::next`), and
+        // while we hold the bio nobody else accesses its buffer.
+        unsafe {
+            let base = bindings::kmap_local_page(self.page) as *mut u8;
+            let s = core::slice::from_raw_parts_mut(base.add(self.offset as usize), self.len as usize);
+            let r = f(s);
+            bindings::kunmap_local(base as *const c_void);
+            r
+        }
+    }
+}
+
+/// Iterator over a bio's segments; walks a copy of `bi_iter`, so the bio is unchanged.
+pub(crate) struct Segments<'a> {
+    bio: &'a bindings::bio,
+    iter: bindings::bvec_iter,
+}
+
+const PAGE_SIZE: u32 = bindings::PAGE_SIZE as u32;
+
+impl Iterator for Segments<'_> {
+    type Item = Segment;
+
+    fn next(&mut self) -> Option<Segment> {
+        if self.iter.bi_size == 0 || self.bio.bi_vcnt == 0 && self.bio.bi_io_vec.is_null() {
+            return None;
+        }
+        let idx = self.iter.bi_idx as usize;
+        // SAFETY: while `bi_size > 0`, `bi_idx` indexes a valid entry of `bi_io_vec`
+        // (the block layer's own invariant that `bio_for_each_segment` relies on).
+        let bv = unsafe { &*self.bio.bi_io_vec.add(idx) };
+        let done = self.iter.bi_bvec_done;
+        let in_bv = bv.bv_offset + done;
+        let offset = in_bv % PAGE_SIZE;
+        let len = (bv.bv_len - done).min(self.iter.bi_size).min(PAGE_SIZE - offset);
+        // SAFETY: a multi-page bvec covers physically contiguous pages; x86-64 uses
+        // SPARSEMEM_VMEMMAP, where their `struct page`s are contiguous too (nth_page).
+        let page = unsafe { bv.bv_page.add((in_bv / PAGE_SIZE) as usize) };
+        self.iter.bi_size -= len;
+        self.iter.bi_bvec_done += len;
+        if self.iter.bi_bvec_done == bv.bv_len {
+            self.iter.bi_idx += 1;
+            self.iter.bi_bvec_done = 0;
+        }
+        Some(Segment { page, offset, len })
+    }
+}
