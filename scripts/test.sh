@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `make test`: every test rzs has, one summary line at the end.
+#   1. userspace: cargo test on the workspace, cargo fmt --check, cargo clippy -D warnings
+#   2. guest: the QEMU-booted suites under tests/suites/ (TAP), plus a scan of the guest's
+#      kernel log for BUG / Oops / WARNING / KASAN / lockdep / kmemleak reports
+# Prints "N passed, N failed, N skipped" and exits non-zero on any failure.
+#   scripts/test.sh KDIR [SUITE...]
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
+kdir=$1
+shift
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=("$root"/tests/suites/*.sh)
+out=${RZS_OUT:-$root/tests/out}
+passed=0 failed=0 skipped=0
+failures=()
+count() { # result desc
+	case $1 in
+	pass) passed=$((passed + 1)) ;;
+	skip) skipped=$((skipped + 1)) ;;
+	*) failed=$((failed + 1)); failures+=("$2") ;;
+	esac
+}
+
+echo "== userspace: cargo test"
+if cargo_out=$(cd "$root" && cargo test --workspace --locked 2>&1); then :; fi
+printf '%s\n' "$cargo_out" | grep -E '^test |^test result|panicked|^error' | grep -v ' \.\.\. ok$' || true
+while read -r p f i; do
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
+	[ "$f" -gt 0 ] && failures+=("cargo test: $f failed")
+done < <(printf '%s\n' "$cargo_out" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
+printf '%s\n' "$cargo_out" | grep -q '^test result' || count fail "cargo test did not run (build error?)"
+printf '%s\n' "$cargo_out" | grep -q '^error' && count fail "cargo test: build error"
+
+echo "== userspace: style and lints"
+if (cd "$root" && cargo fmt --all --check >/dev/null 2>&1); then count pass; echo "ok - cargo fmt --check"; else
+	count fail "cargo fmt --check"; echo "not ok - cargo fmt --check"; fi
+if (cd "$root" && cargo clippy --workspace --all-targets --locked -q -- -D warnings >"$out.clippy.log" 2>&1); then
+	count pass; echo "ok - cargo clippy -D warnings"
+else count fail "cargo clippy -D warnings"; echo "not ok - cargo clippy -D warnings"; sed 's/^/# /' "$out.clippy.log" | head -n 30; fi
+
+echo "== guest: ${#suites[@]} suites in QEMU ($(basename "$kdir"))"
+start=$(date +%s)
+"$root/tests/vm.sh" "$kdir" "$out" suites "${suites[@]}"
+echo "# guest run took $(($(date +%s) - start)) s; logs in $out"
+for s in "${suites[@]}" "$out/zz-inject.sh"; do
+	name=$(basename "$s" .sh)
+	tap=$out/$name.tap
+	[ "$name" = zz-inject ] && [ ! -e "$tap" ] && continue
+	if [ ! -e "$out/$name.rc" ]; then
+		echo "not ok - suite $name did not finish (guest crashed or timed out)"
+		count fail "suite $name did not finish"
+		continue
+	fi
+	echo "# suite $name"
+	sed 's/^/  /' "$tap"
+	nf=0
+	while IFS= read -r line; do
+		case $line in
+		"not ok "*) count fail "$name: ${line#not ok }"; nf=$((nf + 1)) ;;
+		"ok "*"# SKIP"*) count skip ;;
+		"ok "*) count pass ;;
+		esac
+	done <"$tap"
+	planned=$(sed -nE 's/^1\.\.([0-9]+).*/\1/p' "$tap" | head -n1)
+	ran=$(grep -cE '^(not )?ok ' "$tap")
+	[ -n "$planned" ] && [ "$planned" != "$ran" ] && count fail "$name: planned $planned tests, ran $ran"
+	rc=$(cat "$out/$name.rc")
+	[ "$rc" != 0 ] && [ $nf = 0 ] && count fail "$name: exited $rc"
+done
+[ -e "$out/guest-done" ] || count fail "the guest did not reach the end of its run"
+
+# Kernel log scan: the guest's dmesg, and kernel lines of the console (which also
+# holds what a crash printed after the last dmesg snapshot).
+reports=$("$root/scripts/logscan.sh" "$out")
+if [ -z "$reports" ]; then
+	count pass; echo "ok - guest kernel log has no BUG/Oops/WARNING/KASAN/lockdep/kmemleak report"
+else
+	count fail "guest kernel log reports"
+	echo "not ok - guest kernel log has reports:"; printf '%s\n' "$reports" | head -n 20 | sed 's/^/#   /'
+fi
+
+echo
+if [ $failed -gt 0 ]; then
+	echo "FAILED:"
+	printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ $failed = 0 ]
