@@ -42,19 +42,48 @@ if [ $only_path = 1 ] || [ -f "$tree/.rzs-built" ]; then
 fi
 
 [ -f "$tarball" ] || die "kernel source missing: $tarball (run scripts/deps.sh)"
-# One tree per variant: drop stale ones so the cache does not grow without bound.
-rm -rf "$RZS_CACHE/kernel/$variant-"*
-mkdir -p "$tree"
-log "building the $variant test kernel in $tree (cold: about 10-25 minutes on 2 cores)"
-tar -xf "$tarball" -C "$tree" --strip-components=1
+srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || echo none)
+# One tree per variant. A tree of the same variant and source version built under
+# another key (a changed patch or config) is reused: its patches are reverted and
+# the new ones applied, so kbuild rebuilds only what changed. Anything else is
+# started afresh from the tarball.
+old=""
+for t in "$RZS_CACHE/kernel/$variant-"*; do
+	[ -d "$t" ] && [ "$t" != "$tree" ] || continue
+	if [ -z "$old" ] && [ "$(cat "$t/.rzs-srcver" 2>/dev/null)" = "$srcver" ] && [ -d "$t/.rzs-patches" ]; then
+		old=$t
+	else
+		rm -rf "$t"
+	fi
+done
+if [ -n "$old" ]; then
+	log "updating the $variant test kernel from $(basename "$old") (incremental)"
+	rm -f "$old/.rzs-built"
+	for p in $(ls -r "$old/.rzs-patches/" 2>/dev/null); do
+		patch -d "$old" -p1 -R --batch --quiet <"$old/.rzs-patches/$p" || { rm -rf "$old"; old=""; break; }
+	done
+fi
+if [ -n "$old" ]; then
+	mv "$old" "$tree"
+else
+	rm -rf "$tree"
+	mkdir -p "$tree"
+	log "building the $variant test kernel in $tree (cold: about 15 minutes on 2 cores)"
+	tar -xf "$tarball" -C "$tree" --strip-components=1
+	echo "$srcver" >"$tree/.rzs-srcver"
+fi
+rm -rf "$tree/.rzs-patches"
+mkdir -p "$tree/.rzs-patches"
 for p in "${patches[@]}"; do
 	log "applying $(basename "$p")"
 	patch -d "$tree" -p1 --batch --forward --quiet <"$p" || die "patch $(basename "$p") does not apply to $(basename "$tarball")"
+	cp "$p" "$tree/.rzs-patches/"
 done
 
 jobs=$(($(nproc) + 1))
 # shellcheck disable=SC2086
 kmake() { make -C "$tree" -s $KMAKE_VARS "$@"; }
+rm -f "$tree/.config"
 kmake allnoconfig >/dev/null
 kmake rustavailable >/dev/null || die "the Rust toolchain is not usable for the kernel ('make rustavailable' failed)"
 "$tree/scripts/kconfig/merge_config.sh" -m -O "$tree" "$tree/.config" "${frags[@]}" >/dev/null
