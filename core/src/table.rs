@@ -17,26 +17,30 @@
 //!
 //! The flag byte holds three bits:
 //!
-//! | bit | name   | meaning                                              |
-//! |-----|--------|------------------------------------------------------|
-//! | 0   | `LOCK` | the slot is locked (see [`SlotTable::lock`])         |
-//! | 1   | `SAME` | the page is same-filled; the word is the fill word   |
-//! | 2   | `OBJ`  | the page is stored in an allocator object            |
+//! | bit  | name   | meaning                                              |
+//! |------|--------|------------------------------------------------------|
+//! | 0    | `LOCK` | the slot is locked (see [`SlotTable::lock`])         |
+//! | 1    | `SAME` | the page is same-filled; the word is the fill word   |
+//! | 2    | `OBJ`  | the page is stored in an allocator object            |
+//! | 3..5 | size   | with `OBJ`: the top 3 bits of the object's size      |
 //!
 //! The word's meaning depends on the flags:
 //!
 //! * [`Entry::Empty`]: neither `SAME` nor `OBJ`; the word is 0.
 //! * [`Entry::Same`]`(w)`: `SAME` set; the word is `w`, all 64 bits.
-//! * [`Entry::Object`]: `OBJ` set; the word packs an [`ObjRef`]:
-//!   bits 0..=44 hold bits 3..=47 of the handle, bits 45..=57 hold the stored size
-//!   (13 bits, 1..=4096), bits 58..=63 are zero.
+//! * [`Entry::Object`]: `OBJ` set; the word and the flag byte pack an [`ObjRef`]:
+//!   word bits 0..=53 hold bits 3..=56 of the handle, word bits 54..=63 hold bits
+//!   0..=9 of the stored size, and flag bits 3..=5 hold size bits 10..=12 (the size
+//!   is 13 bits, 1..=4096).
 //!
-//! An allocator handle fits in 45 bits because zsmalloc handles are pointers to
-//! 8-byte slab objects in the kernel's upper half: canonical 48-bit addresses
-//! (bits 47..=63 all equal) whose low 3 bits are zero. Unpacking shifts the 45 bits
-//! back into place and sign-extends from bit 47, so lower-half handles (as userspace
-//! tests use) round-trip too. [`ObjRef::new`] refuses any handle that does not
-//! have that shape, so a handle is never silently truncated.
+//! An allocator handle fits in 54 bits because zsmalloc handles are pointers to
+//! 8-byte slab objects in the kernel's upper half: canonical addresses whose low 3
+//! bits are zero, with bits 56..=63 all equal under 5-level paging (57-bit virtual
+//! addresses, as QEMU and recent CPUs give: the direct map then starts at
+//! 0xff11000000000000) and bits 47..=63 all equal under 4-level paging. Unpacking
+//! shifts the 54 bits back into place and sign-extends from bit 56, so lower-half
+//! handles (as userspace tests use) round-trip too. [`ObjRef::new`] refuses any
+//! handle that does not have that shape, so a handle is never silently truncated.
 //!
 //! # Locking
 //!
@@ -63,19 +67,23 @@ const SAME: u8 = 1 << 1;
 /// Flag bit: the slot holds an allocator object; the word is a packed [`ObjRef`].
 const OBJ: u8 = 1 << 2;
 
-/// Number of handle bits stored (handle bits 3..=47).
-const HANDLE_BITS: u32 = 45;
+/// Number of handle bits stored (handle bits 3..=56).
+const HANDLE_BITS: u32 = 54;
 /// Mask of the stored handle bits in a packed word.
 const HANDLE_MASK: u64 = (1 << HANDLE_BITS) - 1;
 /// Low handle bits that must be zero (8-byte alignment).
 const HANDLE_ALIGN_BITS: u32 = 3;
-/// Bit position of the size field in a packed word.
-const SIZE_SHIFT: u32 = HANDLE_BITS;
-/// Mask of the size field once shifted down (13 bits: 1..=4096 fits).
-const SIZE_MASK: u64 = (1 << 13) - 1;
+/// Size bits kept in the word, above the handle (the rest go to the flag byte).
+const SIZE_LO_BITS: u32 = 64 - HANDLE_BITS;
+/// Mask of those size bits.
+const SIZE_LO_MASK: u64 = (1 << SIZE_LO_BITS) - 1;
+/// Where the size's top 3 bits sit in the flag byte.
+const SIZE_HI_SHIFT: u32 = 3;
+/// Mask of the size's top bits once shifted down.
+const SIZE_HI_MASK: u8 = 0b111;
 
-// The size field must be able to hold PAGE_SIZE.
-const _: () = assert!(PAGE_SIZE as u64 <= SIZE_MASK);
+// The 13-bit size field must be able to hold PAGE_SIZE.
+const _: () = assert!((PAGE_SIZE as u64) < 1 << (SIZE_LO_BITS + 3));
 
 /// A reference to a stored object: the allocator handle and the stored size.
 ///
@@ -91,8 +99,8 @@ impl ObjRef {
     /// Makes a reference to an object of `size` bytes at allocator handle `handle`.
     ///
     /// Returns `None` unless `1 <= size <= PAGE_SIZE` and the handle is packable:
-    /// its low 3 bits are zero and bits 47..=63 are all equal (a canonical,
-    /// 8-byte-aligned 48-bit address).
+    /// its low 3 bits are zero and bits 56..=63 are all equal (a canonical,
+    /// 8-byte-aligned address of up to 57 bits).
     pub fn new(handle: u64, size: usize) -> Option<ObjRef> {
         if size == 0 || size > PAGE_SIZE || !packable(handle) {
             return None;
@@ -116,25 +124,31 @@ impl ObjRef {
         self.size() == PAGE_SIZE
     }
 
-    /// Packs into a slot word (see the module documentation).
-    fn pack(self) -> u64 {
-        ((self.handle >> HANDLE_ALIGN_BITS) & HANDLE_MASK) | (u64::from(self.size) << SIZE_SHIFT)
+    /// Packs into flag bits and a slot word (see the module documentation).
+    fn pack(self) -> (u8, u64) {
+        let size = u64::from(self.size);
+        let word = ((self.handle >> HANDLE_ALIGN_BITS) & HANDLE_MASK)
+            | ((size & SIZE_LO_MASK) << HANDLE_BITS);
+        // `size < 2^13`, so its top part is at most 3 bits.
+        let hi = ((size >> SIZE_LO_BITS) as u8 & SIZE_HI_MASK) << SIZE_HI_SHIFT;
+        (hi, word)
     }
 
-    /// Unpacks a slot word written by [`ObjRef::pack`].
-    fn unpack(word: u64) -> ObjRef {
+    /// Unpacks what [`ObjRef::pack`] wrote.
+    fn unpack(flags: u8, word: u64) -> ObjRef {
         let low = (word & HANDLE_MASK) << HANDLE_ALIGN_BITS;
-        // Sign-extend from bit 47: move it to bit 63, then shift back arithmetically.
-        let handle = ((low << 16) as i64 >> 16) as u64;
-        // The mask keeps the value within 13 bits, so it always fits a u16.
-        let size = u16::try_from((word >> SIZE_SHIFT) & SIZE_MASK).unwrap_or(0);
+        // Sign-extend from bit 56: move it to bit 63, then shift back arithmetically.
+        let handle = ((low << 7) as i64 >> 7) as u64;
+        let hi = u64::from((flags >> SIZE_HI_SHIFT) & SIZE_HI_MASK);
+        // 13 bits at most, so it always fits a u16.
+        let size = u16::try_from((hi << SIZE_LO_BITS) | (word >> HANDLE_BITS)).unwrap_or(0);
         ObjRef { handle, size }
     }
 }
 
 /// Whether `handle` survives [`ObjRef::pack`]/[`ObjRef::unpack`] unchanged.
 fn packable(handle: u64) -> bool {
-    let top = (handle as i64) >> 47;
+    let top = (handle as i64) >> 56;
     handle & ((1 << HANDLE_ALIGN_BITS) - 1) == 0 && (top == 0 || top == -1)
 }
 
@@ -153,7 +167,7 @@ impl Entry {
     /// Decodes a flag byte and word.
     fn decode(flags: u8, word: u64) -> Entry {
         if flags & OBJ != 0 {
-            Entry::Object(ObjRef::unpack(word))
+            Entry::Object(ObjRef::unpack(flags, word))
         } else if flags & SAME != 0 {
             Entry::Same(word)
         } else {
@@ -166,7 +180,10 @@ impl Entry {
         match self {
             Entry::Empty => (0, 0),
             Entry::Same(w) => (SAME, w),
-            Entry::Object(o) => (OBJ, o.pack()),
+            Entry::Object(o) => {
+                let (hi, word) = o.pack();
+                (OBJ | hi, word)
+            }
         }
     }
 }
@@ -382,10 +399,18 @@ mod tests {
         let t = s.table();
         let mut g = t.lock(0).unwrap();
         g.set(Entry::Object(ObjRef::new(UPPER, PAGE_SIZE).unwrap()));
-        assert_eq!(s.flags[0].load(Ordering::Relaxed), OBJ | LOCK);
+        // 4096 = 0b1_0000000000_00: size bits 10..=12 are 0b100 (flag bits 3..=5),
+        // size bits 0..=9 are zero (word bits 54..=63).
+        assert_eq!(
+            s.flags[0].load(Ordering::Relaxed),
+            OBJ | LOCK | (0b100 << 3)
+        );
         let w = s.words[0].load(Ordering::Relaxed);
-        assert_eq!(w >> 45, PAGE_SIZE as u64);
+        assert_eq!(w >> 54, 0);
         assert_eq!(w & HANDLE_MASK, (UPPER >> 3) & HANDLE_MASK);
+        g.set(Entry::Object(ObjRef::new(UPPER, 0x3ff).unwrap()));
+        assert_eq!(s.flags[0].load(Ordering::Relaxed), OBJ | LOCK);
+        assert_eq!(s.words[0].load(Ordering::Relaxed) >> 54, 0x3ff);
         g.set(Entry::Same(42));
         assert_eq!(s.flags[0].load(Ordering::Relaxed), SAME | LOCK);
         assert_eq!(s.words[0].load(Ordering::Relaxed), 42);
@@ -403,15 +428,26 @@ mod tests {
             4,
             UPPER | 1,
             UPPER | 7,
-            0x0000_8000_0000_0000, // bit 47 set, 48..63 clear
-            0x0001_0000_0000_0000, // bit 48 set alone
-            0xffff_7fff_ffff_fff8, // upper bits set, bit 47 clear
+            0x0100_0000_0000_0000, // bit 56 set, 57..63 clear
+            0x0200_0000_0000_0000, // bit 57 set alone
+            0xfeff_ffff_ffff_fff8, // upper bits set, bit 56 clear
             0x8000_0000_0000_0000,
             0x7fff_ffff_ffff_fff8,
         ] {
             assert_eq!(ObjRef::new(h, 100), None, "{h:#x}");
         }
         assert!(packable(LOWER) && packable(UPPER) && packable(0));
+        // 4-level (48-bit) and 5-level (57-bit) kernel addresses both fit; the second
+        // is a real zsmalloc handle seen in the test VM.
+        for h in [
+            0xffff_8880_0304_7000,
+            0xff11_0000_0304_7000,
+            0x00ff_ffff_ffff_fff8,
+        ] {
+            let o = ObjRef::new(h, 1234).unwrap();
+            let (hi, w) = o.pack();
+            assert_eq!(ObjRef::unpack(hi, w), o, "{h:#x}");
+        }
     }
 
     #[test]
