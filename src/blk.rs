@@ -81,12 +81,10 @@ pub(crate) trait Operations: Sync + Sized {
         Err(code::ENOTTY)
     }
 
-    /// The swap slot at page `offset` was freed (mainline's `swap_slot_free_notify`).
-    /// Atomic context: must not sleep or allocate.
+    /// The swap slot at page `offset` was freed (mainline's `swap_slot_free_notify`,
+    /// installed when `Fops::new` is asked to). Atomic context: must not sleep or
+    /// allocate.
     fn swap_slot_free(&self, _offset: u64) {}
-
-    /// Whether to install the `swap_slot_free_notify` hook at all.
-    const SLOT_FREE_HOOK: bool = false;
 }
 
 /// A borrowed gendisk, as callbacks see it.
@@ -170,7 +168,8 @@ unsafe impl<T: Operations> Sync for Fops<T> {}
 unsafe impl<T: Operations> Send for Fops<T> {}
 
 impl<T: Operations> Fops<T> {
-    pub(crate) fn new(module: &'static ThisModule) -> Self {
+    /// The table for a driver `T`; `slot_free_hook` installs `swap_slot_free_notify`.
+    pub(crate) fn new(module: &'static ThisModule, slot_free_hook: bool) -> Self {
         // SAFETY: all-zero is a valid `block_device_operations` (every callback `None`,
         // null pointers).
         let mut ops: bindings::block_device_operations = unsafe { core::mem::zeroed() };
@@ -179,7 +178,7 @@ impl<T: Operations> Fops<T> {
         ops.open = Some(open_trampoline::<T>);
         ops.ioctl = Some(ioctl_trampoline::<T>);
         ops.compat_ioctl = Some(ioctl_trampoline::<T>);
-        if T::SLOT_FREE_HOOK {
+        if slot_free_hook {
             ops.swap_slot_free_notify = Some(slot_free_trampoline::<T>);
         }
         Self { ops: Opaque::new(ops), _p: core::marker::PhantomData }
@@ -317,6 +316,29 @@ impl<T: Operations> GenDisk<T> {
     pub(crate) fn set_capacity(&self, sectors: u64) {
         // SAFETY: `self.disk` is a valid gendisk.
         unsafe { bindings::set_capacity_and_notify(self.disk.as_ptr(), sectors) };
+    }
+
+    /// The whole-disk block device (valid as long as the disk).
+    pub(crate) fn bdev(&self) -> *mut bindings::block_device {
+        // SAFETY: `self.disk` is a valid gendisk; `part0` is set by blk_alloc_disk.
+        unsafe { (*self.disk.as_ptr()).part0 }
+    }
+}
+
+/// The driver object behind `bdev` if `bdev` is one of this module's disks.
+///
+/// # Safety
+///
+/// `bdev` must be a live block device, and every disk whose fops are owned by this
+/// module must be a `GenDisk<T>` (rzs has one driver type).
+pub(crate) unsafe fn driver_of_bdev<'a, T>(bdev: *mut bindings::block_device) -> Option<&'a T> {
+    // SAFETY: a live bdev has a live disk and fops.
+    unsafe {
+        let disk = (*bdev).bd_disk;
+        if disk.is_null() || (*disk).fops.is_null() || (*(*disk).fops).owner != crate::params::this_module() {
+            return None;
+        }
+        Some(driver_of::<T>(disk).0)
     }
 }
 

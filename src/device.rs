@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! One `/dev/rzsN`: configuration, statistics and the bio path.
 
-use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 use kernel::{fmt, new_mutex};
 use kernel::prelude::*;
@@ -16,6 +16,7 @@ use rzs_core::stats::Stats;
 use rzs_core::PAGE_SIZE;
 
 use crate::blk::{self, Bio, DiskRef, Op, Status};
+use crate::swap::{self, Mode};
 use crate::gate::Gate;
 use crate::store::{Scratch, Store, StoreError};
 
@@ -35,6 +36,16 @@ pub(crate) struct Device {
     store: Gate<Store>,
     /// A reset is in progress: refuse opens.
     claimed: AtomicBool,
+    /// How slot frees reach this device (resolved `swap_notify`).
+    notify: Mode,
+    /// The whole-disk block device, set once the disk exists.
+    bdev: AtomicPtr<kernel::bindings::block_device>,
+    /// Attached to a swap area by a SWAPON event (events mode).
+    attached: AtomicBool,
+    swap_attach: AtomicU64,
+    swap_detach: AtomicU64,
+    /// The per-device SLOT_FREE notifier (events mode).
+    slot_free_nb: swap::events::Notifier,
     #[pin]
     ctl: Mutex<Ctl>,
 }
@@ -49,12 +60,18 @@ pub(crate) fn check_disksize(bytes: u64) -> Result<u64> {
 }
 
 impl Device {
-    pub(crate) fn new(index: u32) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(index: u32, notify: Mode) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             index,
             stats: Stats::new(),
             store: Gate::new(),
             claimed: AtomicBool::new(false),
+            notify,
+            bdev: AtomicPtr::new(core::ptr::null_mut()),
+            attached: AtomicBool::new(false),
+            swap_attach: AtomicU64::new(0),
+            swap_detach: AtomicU64::new(0),
+            slot_free_nb: swap::events::Notifier::new(slot_free_cb),
             ctl <- new_mutex!(Ctl { disksize: 0, mem_limit: 0 }, "rzs::Device::ctl"),
         })
     }
@@ -94,6 +111,63 @@ impl Device {
         drop(self.store.replace(None));
         ctl.disksize = 0;
         self.stats.reset();
+        self.swap_attach.store(0, Relaxed);
+        self.swap_detach.store(0, Relaxed);
+    }
+
+    /// Records the disk's block device (once, right after the disk is created).
+    pub(crate) fn set_bdev(&self, bdev: *mut kernel::bindings::block_device) {
+        self.bdev.store(bdev, SeqCst);
+    }
+
+    /// Whether the device is in use as swap right now.
+    fn is_swap(&self) -> bool {
+        let b = self.bdev.load(SeqCst);
+        // SAFETY: the disk (and so its bdev) lives as long as `self` can be reached.
+        !b.is_null() && unsafe { swap::bdev_is_swap(b) }
+    }
+
+    /// Frees one slot (swap slot-free notification). Atomic context: never sleeps,
+    /// never allocates, never skips the free (the slot lock is waited for).
+    pub(crate) fn slot_free(&self, index: usize) {
+        self.stats.notify_free.fetch_add(1, Relaxed);
+        if let Some(s) = self.store.enter() {
+            s.free(index, &self.stats);
+        }
+    }
+
+    /// SWAPON of this device (events mode): attach, i.e. ask for SLOT_FREE events.
+    pub(crate) fn swap_attach(&self, bdev: *mut kernel::bindings::block_device, pages: u64) {
+        if self.attached.load(SeqCst) {
+            return;
+        }
+        match self.slot_free_nb.register(swap::events::SWAP_EVENT_SLOT_FREE, bdev) {
+            Ok(()) => {
+                self.attached.store(true, SeqCst);
+                self.swap_attach.fetch_add(1, Relaxed);
+                pr_info!("rzs{}: swap on ({} pages): attached, slot frees by swap event notifier\n", self.index, pages);
+            }
+            Err(e) => pr_err!("rzs{}: swap on: cannot register the slot-free notifier (error {})\n", self.index, e.to_errno()),
+        }
+    }
+
+    /// SWAPOFF of this device (events mode): detach, and release anything still
+    /// stored but the swap header (swapoff freed every slot, so normally nothing).
+    pub(crate) fn swap_detach(&self, bdev: *mut kernel::bindings::block_device) {
+        if !self.attached.swap(false, SeqCst) {
+            return;
+        }
+        self.slot_free_nb.unregister(swap::events::SWAP_EVENT_SLOT_FREE, bdev);
+        self.swap_detach.fetch_add(1, Relaxed);
+        let mut released = 0u64;
+        if let Some(s) = self.store.enter() {
+            for i in 1..s.pages() {
+                if s.free(i, &self.stats) {
+                    released += 1;
+                }
+            }
+        }
+        pr_info!("rzs{}: swap off: detached ({} leftover pages released)\n", self.index, released);
     }
 
     /// Pages the device's pool holds now.
@@ -109,10 +183,22 @@ impl Device {
         };
         let s = self.stats.snapshot();
         let pages = disksize / PAGE_SIZE as u64;
+        let mut flags = 0;
+        if disksize != 0 {
+            flags |= abi::RZS_FLAG_INITIALIZED;
+        }
+        if self.is_swap() {
+            flags |= abi::RZS_FLAG_SWAP;
+        }
+        flags |= match self.notify {
+            Mode::Events => abi::RZS_FLAG_NOTIFY_EVENTS,
+            Mode::Bdev => abi::RZS_FLAG_NOTIFY_BDEV,
+            _ => 0,
+        };
         RzsStats {
             size: core::mem::size_of::<RzsStats>() as u32,
             version: abi::RZS_STATS_VERSION,
-            flags: if disksize != 0 { abi::RZS_FLAG_INITIALIZED } else { 0 },
+            flags,
             index: self.index,
             disksize,
             mem_limit,
@@ -130,8 +216,8 @@ impl Device {
             mem_used_total: self.mem_used_pages() * PAGE_SIZE as u64,
             mem_used_max: s.mem_used_max * PAGE_SIZE as u64,
             table_bytes: pages * SlotTable::BYTES_PER_SLOT as u64,
-            swap_attach: 0,
-            swap_detach: 0,
+            swap_attach: self.swap_attach.load(Relaxed),
+            swap_detach: self.swap_detach.load(Relaxed),
         }
     }
 
@@ -245,7 +331,26 @@ impl Device {
     }
 }
 
+/// SLOT_FREE notifier callback (events mode): atomic context.
+unsafe extern "C" fn slot_free_cb(
+    nb: *mut kernel::bindings::notifier_block,
+    offset: kernel::ffi::c_ulong,
+    _bdev: *mut core::ffi::c_void,
+) -> kernel::ffi::c_int {
+    let off = core::mem::offset_of!(Device, slot_free_nb);
+    // SAFETY: this callback is only registered through `Device::slot_free_nb`, whose
+    // block is at offset 0 of the `Notifier` (`repr(C)`), so `nb` points `off` bytes
+    // into a live, pinned `Device` (it unregisters before it can go away).
+    let dev = unsafe { &*((nb as *mut u8).sub(off) as *const Device) };
+    dev.slot_free(offset);
+    swap::NOTIFY_OK
+}
+
 impl blk::Operations for Device {
+    fn swap_slot_free(&self, offset: u64) {
+        self.slot_free(offset as usize);
+    }
+
     fn open(&self, _disk: DiskRef<'_>) -> Result {
         if self.claimed.load(Relaxed) {
             return Err(EBUSY);

@@ -138,20 +138,50 @@ unsafe extern "C" fn size_set(val: *const c_char, kp: *const bindings::kernel_pa
 unsafe extern "C" fn size_get(buf: *mut c_char, kp: *const bindings::kernel_param) -> c_int {
     // SAFETY: `arg` points to the parameter's `ParamCell<u64>` (see `size_set`).
     let v = unsafe { *((*kp).__bindgen_anon_1.arg as *const u64) };
-    let mut digits = [0u8; 21];
-    let mut n = v;
-    let mut i = digits.len() - 1;
-    digits[i] = b'\n';
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    let mut w = LineBuf::new();
+    let _ = core::fmt::write(&mut w, format_args!("{}", v));
+    // SAFETY: `buf` is the page-sized buffer sysfs hands to a parameter's `get`.
+    unsafe { write_line(buf, w.as_str()) }
+}
+
+/// A small stack buffer for formatting a parameter value (truncates; never panics).
+pub(crate) struct LineBuf {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl LineBuf {
+    pub(crate) const fn new() -> Self {
+        Self { buf: [0; 32], len: 0 }
     }
-    let out = &digits[i..];
-    // SAFETY: `buf` is the PAGE_SIZE buffer sysfs hands to `get`; `out` is at most 21 bytes.
-    unsafe { core::ptr::copy_nonoverlapping(out.as_ptr(), buf as *mut u8, out.len()) };
-    out.len() as c_int
+
+    pub(crate) fn as_str(&self) -> &str {
+        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+impl core::fmt::Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            let slot = self.buf.get_mut(self.len).ok_or(core::fmt::Error)?;
+            *slot = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `s` and a newline into a parameter `get` buffer; returns the length.
+///
+/// # Safety
+///
+/// `buf` must be the page-sized buffer the kernel passes to `kernel_param_ops.get`.
+pub(crate) unsafe fn write_line(buf: *mut c_char, s: &str) -> c_int {
+    let n = s.len().min(64);
+    // SAFETY: `buf` has room for a page; we write at most 65 bytes.
+    unsafe {
+        core::ptr::copy_nonoverlapping(s.as_ptr(), buf, n);
+        *buf.add(n) = b'\n';
+    }
+    (n + 1) as c_int
 }

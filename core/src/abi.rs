@@ -8,8 +8,12 @@ pub const RZS_IOC_MAGIC: u8 = 0xB9;
 pub const RZS_STATS_VERSION: u32 = 1;
 /// `RzsStats::flags`: the device has a size.
 pub const RZS_FLAG_INITIALIZED: u32 = 1 << 0;
-/// `RzsStats::flags`: swap is on and the table is attached.
+/// `RzsStats::flags`: the device is in use as swap.
 pub const RZS_FLAG_SWAP: u32 = 1 << 1;
+/// `RzsStats::flags`: slot frees come by swap event notifier (attached on SWAPON).
+pub const RZS_FLAG_NOTIFY_EVENTS: u32 = 1 << 2;
+/// `RzsStats::flags`: slot frees come by `swap_slot_free_notify`.
+pub const RZS_FLAG_NOTIFY_BDEV: u32 = 1 << 3;
 /// Largest disksize accepted.
 pub const RZS_MAX_DISKSIZE: u64 = 1 << 40;
 

@@ -54,6 +54,8 @@ fn c_header_matches_rust_abi() {
         "RZS_STATS_VERSION",
         "RZS_FLAG_INITIALIZED",
         "RZS_FLAG_SWAP",
+        "RZS_FLAG_NOTIFY_EVENTS",
+        "RZS_FLAG_NOTIFY_BDEV",
         "RZS_IOC_MAGIC",
     ] {
         c += &format!("printf(\"{n} %llu\\n\", (unsigned long long)({n}));\n");
@@ -98,6 +100,8 @@ fn c_header_matches_rust_abi() {
     assert_eq!(get("RZS_STATS_VERSION"), RZS_STATS_VERSION as u64);
     assert_eq!(get("RZS_FLAG_INITIALIZED"), RZS_FLAG_INITIALIZED as u64);
     assert_eq!(get("RZS_FLAG_SWAP"), RZS_FLAG_SWAP as u64);
+    assert_eq!(get("RZS_FLAG_NOTIFY_EVENTS"), RZS_FLAG_NOTIFY_EVENTS as u64);
+    assert_eq!(get("RZS_FLAG_NOTIFY_BDEV"), RZS_FLAG_NOTIFY_BDEV as u64);
     assert_eq!(get("RZS_IOC_MAGIC"), RZS_IOC_MAGIC as u64);
     assert_eq!(get("RZS_MAX_DISKSIZE"), RZS_MAX_DISKSIZE);
     let _ = std::fs::remove_dir_all(&dir);

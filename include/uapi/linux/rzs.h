@@ -21,7 +21,9 @@
 
 /* rzs_stats.flags */
 #define RZS_FLAG_INITIALIZED	(1U << 0)	/* the device has a size */
-#define RZS_FLAG_SWAP		(1U << 1)	/* swap is on and the table is attached */
+#define RZS_FLAG_SWAP		(1U << 1)	/* the device is in use as swap */
+#define RZS_FLAG_NOTIFY_EVENTS	(1U << 2)	/* slot frees come by swap event notifier */
+#define RZS_FLAG_NOTIFY_BDEV	(1U << 3)	/* slot frees come by swap_slot_free_notify */
 
 /*
  * Device statistics. Extensible: the caller sets @size to sizeof(its struct
@@ -52,11 +54,14 @@ struct rzs_stats {
 	__u64 mem_used_total;	/* bytes the allocator holds for them */
 	__u64 mem_used_max;	/* peak of mem_used_total */
 	__u64 table_bytes;	/* slot table size (metadata) */
-	__u64 swap_attach;	/* times swapon attached the table */
-	__u64 swap_detach;	/* times swapoff detached it */
+	__u64 swap_attach;	/* times a SWAPON event attached the table */
+	__u64 swap_detach;	/* times a SWAPOFF event detached it */
 };
 
-/* Get statistics (no privilege needed). */
+/*
+ * Get statistics (no privilege needed). @size must be at least 8 (room for @size
+ * and @version); -EINVAL otherwise.
+ */
 #define RZS_IOC_GET_STATS	_IOWR(RZS_IOC_MAGIC, 0x00, struct rzs_stats)
 /*
  * Set the size in bytes of an uninitialised device; rounded up to a whole number
