@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The command line, defined once with clap: parsing, `--help`, the man page and the
+//! shell completions all come from it.
+
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+use rzs_core::size::parse_size;
+
+use crate::error::EXIT_STATUS;
+use crate::output::{Column, DEFAULT_COLUMNS};
+
+const ABOUT: &str = "Set up and inspect rzs compressed-RAM swap devices";
+
+const LONG_ABOUT: &str = "\
+Set up and inspect rzs compressed-RAM swap devices (/dev/rzsN), like zramctl.
+
+Without a DEVICE, lists every rzs device as a table. With a DEVICE and --size, \
+--mem-limit or --reset, configures it (reset first, then size, then limit); with a \
+DEVICE alone, shows its line of the table. `rzsctl stats DEVICE` shows every \
+counter of one device.
+
+DEVICE is a device node such as /dev/rzs0, or just rzs0. SIZE is a whole number \
+of bytes with an optional binary suffix: 4G, 512M, 64KiB, 4096.
+
+Listing and statistics need read access to the device node; --size, \
+--mem-limit and --reset need CAP_SYS_ADMIN.";
+
+/// The help text's closing part: exit statuses and examples.
+pub fn after_help() -> String {
+    let mut s = String::from("Columns (for --output; * = shown by default):\n");
+    for &c in Column::all() {
+        let star = if DEFAULT_COLUMNS.contains(&c) {
+            "*"
+        } else {
+            " "
+        };
+        s += &format!("  {:<12}{star} {}\n", c.header(), c.help());
+    }
+    s += "\nExit status:\n";
+    for (code, what) in EXIT_STATUS {
+        s += &format!("  {code}  {what}\n");
+    }
+    s += "\nExamples:\n";
+    for (cmd, what) in EXAMPLES {
+        s += &format!("  {cmd}\n      {what}\n");
+    }
+    s
+}
+
+/// (command, what it does), for `--help` and the man page.
+pub const EXAMPLES: &[(&str, &str)] = &[
+    ("rzsctl", "list every device"),
+    (
+        "rzsctl /dev/rzs0 --size 4G --mem-limit 1G",
+        "give rzs0 a size of 4 GiB, using at most 1 GiB of memory",
+    ),
+    (
+        "rzsctl -o NAME,DATA,COMPR,RATIO --bytes",
+        "chosen columns, in bytes",
+    ),
+    (
+        "rzsctl stats rzs0 --watch",
+        "every counter of rzs0, refreshed each second",
+    ),
+    (
+        "rzsctl --reset rzs0",
+        "free everything rzs0 holds and return it to size 0",
+    ),
+];
+
+/// Parses a SIZE with rzs-core's parser (the one the module parameters use).
+fn size_arg(s: &str) -> Result<u64, String> {
+    parse_size(s).map_err(|e| e.to_string())
+}
+
+/// Parses a `--watch` interval in seconds (fractions allowed), at least 0.1 s.
+fn interval_arg(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {s:?}"))?;
+    if !(0.1..=86400.0).contains(&secs) {
+        return Err("the interval must be 0.1 to 86400 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rzsctl",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = after_help(),
+    args_conflicts_with_subcommands = true,
+    group(ArgGroup::new("action").multiple(true).args(["size", "mem_limit", "reset"])),
+    group(ArgGroup::new("view").multiple(true)
+        .args(["bytes", "raw", "json", "output", "output_all", "noheadings", "watch"])
+        .conflicts_with("action")),
+)]
+pub struct Cli {
+    /// The device (/dev/rzsN or rzsN); without it, every device.
+    #[arg(value_name = "DEVICE")]
+    pub device: Option<String>,
+
+    /// Give DEVICE a size (it must have none: reset it first); rounded up to 4K pages.
+    #[arg(short, long, value_name = "SIZE", value_parser = size_arg, requires = "device")]
+    pub size: Option<u64>,
+
+    /// Limit the memory DEVICE may use (0: no limit).
+    #[arg(short, long, value_name = "SIZE", value_parser = size_arg, requires = "device")]
+    pub mem_limit: Option<u64>,
+
+    /// Free everything DEVICE holds and return it to size 0 (it must not be in use).
+    #[arg(short, long, requires = "device")]
+    pub reset: bool,
+
+    #[command(flatten)]
+    pub list: ListOpts,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options of the table view.
+#[derive(Debug, Args)]
+pub struct ListOpts {
+    /// Print sizes in bytes rather than human-readable.
+    #[arg(short, long)]
+    pub bytes: bool,
+
+    /// Raw output: no column alignment, fields separated by one space.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+
+    /// JSON output: every counter of every device, sizes in bytes.
+    #[arg(short = 'J', long)]
+    pub json: bool,
+
+    /// The columns to show, comma-separated (see the list below).
+    #[arg(
+        short,
+        long,
+        value_name = "COLS",
+        value_delimiter = ',',
+        ignore_case = true,
+        hide_possible_values = true,
+        conflicts_with_all = ["json", "output_all"]
+    )]
+    pub output: Vec<Column>,
+
+    /// Show every column.
+    #[arg(long, conflicts_with = "json")]
+    pub output_all: bool,
+
+    /// Leave out the heading line.
+    #[arg(short, long, conflicts_with = "json")]
+    pub noheadings: bool,
+
+    /// Redraw the view in place every SECS seconds (default 1) until interrupted.
+    #[arg(
+        short,
+        long,
+        value_name = "SECS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "1",
+        value_parser = interval_arg,
+        conflicts_with = "json"
+    )]
+    pub watch: Option<Duration>,
+}
+
+impl ListOpts {
+    /// The columns asked for.
+    pub fn columns(&self) -> Vec<Column> {
+        if self.output_all {
+            Column::all().to_vec()
+        } else if self.output.is_empty() {
+            DEFAULT_COLUMNS.to_vec()
+        } else {
+            self.output.clone()
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every counter of one device.
+    Stats(StatsArgs),
+    /// Generate the man page or shell completions (for packaging).
+    #[command(hide = true, subcommand)]
+    Generate(Generate),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The device (/dev/rzsN or rzsN).
+    #[arg(value_name = "DEVICE")]
+    pub device: String,
+
+    /// Print sizes in bytes only.
+    #[arg(short, long)]
+    pub bytes: bool,
+
+    /// JSON output: one object with every counter, sizes in bytes.
+    #[arg(short = 'J', long)]
+    pub json: bool,
+
+    /// Redraw in place every SECS seconds (default 1) until interrupted.
+    #[arg(
+        short,
+        long,
+        value_name = "SECS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "1",
+        value_parser = interval_arg,
+        conflicts_with = "json"
+    )]
+    pub watch: Option<Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// The man page (roff): to stdout, or as DIR/rzsctl.8.
+    Man {
+        /// Write rzsctl.8 into this directory.
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Completions for SHELL, to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// The clap command (for the man page and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("rzsctl").chain(args.iter().copied()))
+    }
+
+    fn err(args: &[&str]) -> ErrorKind {
+        parse(args).map(|_| ()).unwrap_err().kind()
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_lists() {
+        let c = parse(&[]).unwrap();
+        assert!(c.device.is_none() && c.command.is_none());
+        assert_eq!(c.list.columns(), DEFAULT_COLUMNS);
+        assert!(c.list.watch.is_none());
+    }
+
+    #[test]
+    fn size_and_limit() {
+        let c = parse(&["/dev/rzs0", "--size", "4G", "--mem-limit", "1G"]).unwrap();
+        assert_eq!(c.device.as_deref(), Some("/dev/rzs0"));
+        assert_eq!(c.size, Some(4 << 30));
+        assert_eq!(c.mem_limit, Some(1 << 30));
+        assert!(!c.reset);
+        let c = parse(&["-s", "64KiB", "rzs1", "-m", "0", "-r"]).unwrap();
+        assert_eq!((c.size, c.mem_limit, c.reset), (Some(65536), Some(0), true));
+        // 0 parses: the kernel says whether it is acceptable (exit 7).
+        assert_eq!(parse(&["rzs0", "--size", "0"]).unwrap().size, Some(0));
+    }
+
+    #[test]
+    fn bad_sizes_are_usage_errors() {
+        for s in ["1.5G", "-1", "4X", "", "16E", "4 G"] {
+            let arg = format!("--size={s}");
+            assert_eq!(err(&["rzs0", &arg]), ErrorKind::ValueValidation, "{s:?}");
+        }
+        let e = parse(&["rzs0", "--size", "1.5G"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("invalid size"), "{e}");
+    }
+
+    #[test]
+    fn actions_need_a_device() {
+        assert_eq!(err(&["--size", "4G"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(err(&["--reset"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            err(&["--mem-limit", "1G"]),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn actions_and_views_do_not_mix() {
+        assert_eq!(
+            err(&["rzs0", "--reset", "--json"]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            err(&["rzs0", "--size", "1G", "--watch"]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(err(&["--json", "--raw"]), ErrorKind::ArgumentConflict);
+        assert_eq!(err(&["--json", "-o", "NAME"]), ErrorKind::ArgumentConflict);
+        assert_eq!(err(&["--json", "--watch"]), ErrorKind::ArgumentConflict);
+        assert_eq!(
+            err(&["--output-all", "-o", "NAME"]),
+            ErrorKind::ArgumentConflict
+        );
+    }
+
+    #[test]
+    fn list_options() {
+        let c = parse(&["-o", "name,DISKSIZE,notify-free", "--raw", "-b", "-n"]).unwrap();
+        assert_eq!(
+            c.list.columns(),
+            [Column::Name, Column::Disksize, Column::NotifyFree]
+        );
+        assert!(c.list.raw && c.list.bytes && c.list.noheadings);
+        let c = parse(&["-o", "NAME", "-o", "SWAP"]).unwrap();
+        assert_eq!(c.list.columns(), [Column::Name, Column::Swap]);
+        assert_eq!(
+            parse(&["--output-all"]).unwrap().list.columns(),
+            Column::all()
+        );
+        assert_eq!(err(&["-o", "NAME,BOGUS"]), ErrorKind::InvalidValue);
+        assert!(parse(&["-J"]).unwrap().list.json);
+        assert_eq!(parse(&["rzs0"]).unwrap().device.as_deref(), Some("rzs0"));
+    }
+
+    #[test]
+    fn watch_interval() {
+        let w = |a: &[&str]| parse(a).unwrap().list.watch;
+        assert_eq!(w(&["--watch"]), Some(Duration::from_secs(1)));
+        assert_eq!(w(&["-w"]), Some(Duration::from_secs(1)));
+        assert_eq!(w(&["--watch=2.5"]), Some(Duration::from_millis(2500)));
+        // The interval needs "=", so a following DEVICE is not taken for one.
+        let c = parse(&["--watch", "rzs0"]).unwrap();
+        assert_eq!(
+            (c.list.watch, c.device.as_deref()),
+            (Some(Duration::from_secs(1)), Some("rzs0"))
+        );
+        assert_eq!(err(&["--watch=0"]), ErrorKind::ValueValidation);
+        assert_eq!(err(&["--watch=x"]), ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn stats_subcommand() {
+        let c = parse(&["stats", "/dev/rzs0", "--json"]).unwrap();
+        match c.command {
+            Some(Command::Stats(s)) => {
+                assert_eq!(s.device, "/dev/rzs0");
+                assert!(s.json && !s.bytes && s.watch.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = parse(&["stats", "rzs0", "-b", "-w=3"]).unwrap();
+        match c.command {
+            Some(Command::Stats(s)) => {
+                assert!(s.bytes);
+                assert_eq!(s.watch, Some(Duration::from_secs(3)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(err(&["stats"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            err(&["stats", "rzs0", "--json", "--watch"]),
+            ErrorKind::ArgumentConflict
+        );
+        // Top-level options do not go with a subcommand.
+        assert!(parse(&["--bytes", "stats", "rzs0"]).is_err());
+    }
+
+    #[test]
+    fn generate_subcommand() {
+        assert!(matches!(
+            parse(&["generate", "completions", "bash"]).unwrap().command,
+            Some(Command::Generate(Generate::Completions {
+                shell: Shell::Bash
+            }))
+        ));
+        assert!(matches!(
+            parse(&["generate", "man"]).unwrap().command,
+            Some(Command::Generate(Generate::Man { dir: None }))
+        ));
+        // Hidden from --help.
+        let help = command().render_long_help().to_string();
+        assert!(!help.contains("generate"), "{help}");
+        assert!(help.contains("stats"));
+    }
+
+    #[test]
+    fn help_documents_exit_statuses() {
+        let help = command().render_help().to_string();
+        assert!(help.contains("Exit status:"));
+        for (code, what) in EXIT_STATUS {
+            assert!(help.contains(&format!("  {code}  {what}")), "{code}");
+        }
+    }
+
+    #[test]
+    fn help_is_help() {
+        assert_eq!(err(&["--help"]), ErrorKind::DisplayHelp);
+        assert_eq!(err(&["--version"]), ErrorKind::DisplayVersion);
+    }
+}

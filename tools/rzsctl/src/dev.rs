@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Finding rzs devices and talking to them: the ioctls of `include/uapi/linux/rzs.h`.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use rustix::io::Errno;
+use rustix::ioctl::{self, opcode, NoArg, Opcode, Setter, Updater};
+use rzs_core::abi::{self, RzsStats, RZS_IOC_MAGIC};
+use rzs_core::size::HumanSize;
+
+use crate::error::{Error, Kind, Result};
+
+/// `RZS_IOC_GET_STATS`, `_IOWR(RZS_IOC_MAGIC, 0x00, struct rzs_stats)`.
+pub const GET_STATS: Opcode = opcode::read_write::<RzsStats>(RZS_IOC_MAGIC, 0x00);
+/// `RZS_IOC_SET_DISKSIZE`, `_IOW(RZS_IOC_MAGIC, 0x01, __u64)`.
+pub const SET_DISKSIZE: Opcode = opcode::write::<u64>(RZS_IOC_MAGIC, 0x01);
+/// `RZS_IOC_SET_MEM_LIMIT`, `_IOW(RZS_IOC_MAGIC, 0x02, __u64)`.
+pub const SET_MEM_LIMIT: Opcode = opcode::write::<u64>(RZS_IOC_MAGIC, 0x02);
+/// `RZS_IOC_RESET`, `_IO(RZS_IOC_MAGIC, 0x03)`.
+pub const RESET: Opcode = opcode::none(RZS_IOC_MAGIC, 0x03);
+
+/// Where the system shows rzs: the real paths by default; tests point them elsewhere.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// Where the device nodes are (`/dev`).
+    pub dev: PathBuf,
+    /// The block devices in sysfs (`/sys/block`).
+    pub sys_block: PathBuf,
+    /// Exists iff the module is loaded (`/sys/module/rzs`).
+    pub sys_module: PathBuf,
+    /// The active swap areas (`/proc/swaps`).
+    pub proc_swaps: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            dev: "/dev".into(),
+            sys_block: "/sys/block".into(),
+            sys_module: "/sys/module/rzs".into(),
+            proc_swaps: "/proc/swaps".into(),
+        }
+    }
+}
+
+/// `N` if `name` is `rzsN`.
+pub fn rzs_index(name: &str) -> Option<u32> {
+    let n = name.strip_prefix("rzs")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0'))
+    {
+        return None;
+    }
+    n.parse().ok()
+}
+
+/// The error for a missing module.
+pub fn module_not_loaded() -> Error {
+    Error::new(
+        Kind::NoModule,
+        "module not loaded: no /sys/module/rzs (load it with modprobe rzs or insmod rzs.ko)",
+    )
+}
+
+impl Paths {
+    pub fn module_loaded(&self) -> bool {
+        self.sys_module.exists()
+    }
+
+    /// The names (`rzsN`) of every rzs device, by index.
+    pub fn device_names(&self) -> Result<Vec<String>> {
+        if !self.module_loaded() {
+            return Err(module_not_loaded());
+        }
+        let dir = std::fs::read_dir(&self.sys_block).map_err(|e| {
+            Error::new(Kind::Other, format!("cannot list devices: {e}"))
+                .on(self.sys_block.display().to_string())
+        })?;
+        let mut found: Vec<(u32, String)> = dir
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| rzs_index(&n).map(|i| (i, n)))
+            .collect();
+        found.sort();
+        Ok(found.into_iter().map(|(_, n)| n).collect())
+    }
+
+    /// The path a DEVICE argument names: `rzs0` is `/dev/rzs0`, anything with a `/`
+    /// is a path.
+    pub fn resolve(&self, arg: &str) -> PathBuf {
+        if arg.contains('/') {
+            PathBuf::from(arg)
+        } else {
+            self.dev.join(arg)
+        }
+    }
+
+    /// The device names (last path component) of the active swap areas.
+    pub fn swap_names(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.proc_swaps)
+            .map(|t| parse_proc_swaps(&t))
+            .unwrap_or_default()
+    }
+}
+
+/// The last path component of every swap area `/proc/swaps` lists (octal escapes such
+/// as `\040` undone).
+pub fn parse_proc_swaps(text: &str) -> Vec<String> {
+    text.lines()
+        .skip(1) // "Filename Type Size Used Priority"
+        .filter_map(|l| l.split_whitespace().next())
+        .map(unescape_octal)
+        .map(|p| match p.rsplit_once('/') {
+            Some((_, name)) => name.to_string(),
+            None => p,
+        })
+        .collect()
+}
+
+/// Undoes the `\ooo` escapes the kernel uses for spaces and such in paths.
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let esc = b.get(i + 1..i + 4).filter(|d| {
+            b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)) && d[0] <= b'3'
+        });
+        match esc {
+            Some(d) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What the listing shows about one device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// `rzsN`.
+    pub name: String,
+    /// The device node, `/dev/rzsN`.
+    pub path: String,
+    pub stats: RzsStats,
+    /// Swap is on on the device (the flag, or `/proc/swaps` lists it).
+    pub swap: bool,
+}
+
+impl DeviceInfo {
+    pub fn new(stats: RzsStats, path: String, swaps: &[String]) -> Self {
+        let name = format!("rzs{}", stats.index);
+        let swap = stats.flags & abi::RZS_FLAG_SWAP != 0 || swaps.contains(&name);
+        DeviceInfo {
+            name,
+            path,
+            stats,
+            swap,
+        }
+    }
+}
+
+/// An open rzs device.
+#[derive(Debug)]
+pub struct Device {
+    file: File,
+    /// The path as the user named it (for messages).
+    path: String,
+}
+
+impl Device {
+    /// Opens DEVICE (`rzs0` or a path) read-only and checks it is an rzs device.
+    pub fn open(paths: &Paths, arg: &str) -> Result<Device> {
+        let p = paths.resolve(arg);
+        let path = p.display().to_string();
+        let file = File::open(&p).map_err(|e| open_error(paths, &p, &e).on(&path))?;
+        let dev = Device { file, path };
+        dev.stats()?; // ENOTTY and such: not an rzs device
+        Ok(dev)
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `RZS_IOC_GET_STATS`. Fields a kernel does not know stay 0.
+    pub fn stats(&self) -> Result<RzsStats> {
+        let mut st = RzsStats {
+            size: core::mem::size_of::<RzsStats>() as u32,
+            ..RzsStats::default()
+        };
+        // SAFETY: GET_STATS takes a pointer to a `struct rzs_stats`, which `RzsStats`
+        // is (repr(C), checked against the C header by rzs-core's tests); the kernel
+        // writes at most `size` bytes.
+        let r = unsafe { ioctl::ioctl(self.file.as_fd(), Updater::<GET_STATS, _>::new(&mut st)) };
+        r.map_err(|e| match e {
+            Errno::NOTTY | Errno::INVAL => {
+                Error::new(Kind::NoDevice, "no such device: not an rzs device")
+            }
+            e => errno_error(e, "getting the statistics"),
+        })
+        .map_err(|e| e.on(&self.path))?;
+        if (st.size as usize) < 8 || st.size as usize > core::mem::size_of::<RzsStats>() {
+            return Err(Error::new(
+                Kind::Other,
+                format!("the kernel filled {} bytes of statistics", st.size),
+            )
+            .on(&self.path));
+        }
+        Ok(st)
+    }
+
+    /// `RZS_IOC_SET_DISKSIZE`. When the device already has a size, the message says
+    /// which.
+    pub fn set_disksize(&self, bytes: u64) -> Result<()> {
+        // SAFETY: SET_DISKSIZE takes a pointer to a __u64.
+        let r = unsafe { ioctl::ioctl(self.file.as_fd(), Setter::<SET_DISKSIZE, u64>::new(bytes)) };
+        r.map_err(|e| {
+            match e {
+                Errno::BUSY => {
+                    let has = self
+                        .stats()
+                        .map(|s| format!(" of {}", HumanSize(s.disksize)))
+                        .unwrap_or_default();
+                    Error::new(
+                        Kind::Busy,
+                        format!("busy: already has a size{has} (reset it first)"),
+                    )
+                }
+                Errno::INVAL => Error::new(
+                    Kind::InvalidArgument,
+                    format!(
+                        "invalid argument: size {} ({bytes} bytes) is out of range: \
+                         it must be 1 byte to {} (rounded up to 4K pages)",
+                        HumanSize(bytes),
+                        HumanSize(abi::RZS_MAX_DISKSIZE)
+                    ),
+                ),
+                Errno::PERM => permission_denied("setting the size"),
+                e => errno_error(e, "setting the size"),
+            }
+            .on(&self.path)
+        })
+    }
+
+    /// `RZS_IOC_SET_MEM_LIMIT` (0: no limit).
+    pub fn set_mem_limit(&self, bytes: u64) -> Result<()> {
+        // SAFETY: SET_MEM_LIMIT takes a pointer to a __u64.
+        let r =
+            unsafe { ioctl::ioctl(self.file.as_fd(), Setter::<SET_MEM_LIMIT, u64>::new(bytes)) };
+        r.map_err(|e| {
+            match e {
+                Errno::INVAL => Error::new(
+                    Kind::InvalidArgument,
+                    format!(
+                        "invalid argument: memory limit {} rejected",
+                        HumanSize(bytes)
+                    ),
+                ),
+                Errno::PERM => permission_denied("setting the memory limit"),
+                e => errno_error(e, "setting the memory limit"),
+            }
+            .on(&self.path)
+        })
+    }
+
+    /// `RZS_IOC_RESET`: frees everything, back to size 0.
+    pub fn reset(&self) -> Result<()> {
+        // SAFETY: RESET takes no argument.
+        let r = unsafe { ioctl::ioctl(self.file.as_fd(), NoArg::<RESET>::new()) };
+        r.map_err(|e| {
+            match e {
+                Errno::BUSY => Error::new(
+                    Kind::Busy,
+                    "busy: the device is in use (mounted, swapped on or open)",
+                ),
+                Errno::PERM => permission_denied("resetting"),
+                e => errno_error(e, "resetting"),
+            }
+            .on(&self.path)
+        })
+    }
+
+    /// The statistics with the name and swap state, for the views.
+    pub fn info(&self, swaps: &[String]) -> Result<DeviceInfo> {
+        Ok(DeviceInfo::new(self.stats()?, self.path.clone(), swaps))
+    }
+}
+
+fn permission_denied(what: &str) -> Error {
+    Error::new(
+        Kind::PermissionDenied,
+        format!("permission denied: {what} needs CAP_SYS_ADMIN (run as root)"),
+    )
+}
+
+/// An errno with no more specific meaning: classified by the errno alone.
+fn errno_error(e: Errno, what: &str) -> Error {
+    let msg = io::Error::from(e).to_string();
+    let msg = msg
+        .split(" (os error")
+        .next()
+        .unwrap_or(&msg)
+        .to_lowercase();
+    let kind = match e {
+        Errno::PERM | Errno::ACCESS => Kind::PermissionDenied,
+        Errno::BUSY => Kind::Busy,
+        Errno::INVAL => Kind::InvalidArgument,
+        Errno::NODEV | Errno::NXIO | Errno::NOENT => Kind::NoDevice,
+        _ => Kind::Other,
+    };
+    Error::new(kind, format!("{what}: {msg}"))
+}
+
+/// Why opening `path` failed, in words that name the cause.
+fn open_error(paths: &Paths, path: &Path, e: &io::Error) -> Error {
+    let errno = Errno::from_io_error(e);
+    match errno {
+        Some(Errno::NOENT | Errno::NXIO | Errno::NODEV) => {
+            if !paths.module_loaded() {
+                return module_not_loaded();
+            }
+            let have = paths.device_names().unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if errno == Some(Errno::NOENT)
+                && rzs_index(name).is_some()
+                && have.iter().any(|h| h == name)
+            {
+                // In sysfs but no node: /dev is not devtmpfs, or udev is slow.
+                return Error::new(
+                    Kind::NoDevice,
+                    format!("no such device: /sys/block/{name} exists but there is no device node"),
+                );
+            }
+            let list = if have.is_empty() {
+                String::new()
+            } else {
+                format!(" (rzs devices: {})", have.join(" "))
+            };
+            Error::new(Kind::NoDevice, format!("no such device{list}"))
+        }
+        Some(Errno::ACCESS | Errno::PERM) => Error::new(
+            Kind::PermissionDenied,
+            "permission denied: cannot open the device for reading (run as root)",
+        ),
+        Some(Errno::BUSY) => Error::new(Kind::Busy, "busy: a reset of the device is in progress"),
+        Some(e) => errno_error(e, "cannot open"),
+        None => Error::new(Kind::Other, format!("cannot open: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A scratch directory laid out like /dev, /sys and /proc.
+    struct Fake {
+        root: PathBuf,
+        paths: Paths,
+    }
+
+    impl Fake {
+        fn new(module: bool, devices: &[&str]) -> Fake {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let root = std::env::temp_dir().join(format!(
+                "rzsctl-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let paths = Paths {
+                dev: root.join("dev"),
+                sys_block: root.join("sys/block"),
+                sys_module: root.join("sys/module/rzs"),
+                proc_swaps: root.join("proc/swaps"),
+            };
+            std::fs::create_dir_all(&paths.dev).unwrap();
+            std::fs::create_dir_all(&paths.sys_block).unwrap();
+            std::fs::create_dir_all(root.join("proc")).unwrap();
+            if module {
+                std::fs::create_dir_all(&paths.sys_module).unwrap();
+            }
+            for d in devices {
+                std::fs::create_dir_all(paths.sys_block.join(d)).unwrap();
+                // A regular file: opens, but does not answer the rzs ioctls.
+                std::fs::write(paths.dev.join(d), b"").unwrap();
+            }
+            Fake { root, paths }
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    #[test]
+    fn opcodes_match_rzs_core() {
+        assert_eq!(i128::from(GET_STATS), i128::from(abi::RZS_IOC_GET_STATS));
+        assert_eq!(
+            i128::from(SET_DISKSIZE),
+            i128::from(abi::RZS_IOC_SET_DISKSIZE)
+        );
+        assert_eq!(
+            i128::from(SET_MEM_LIMIT),
+            i128::from(abi::RZS_IOC_SET_MEM_LIMIT)
+        );
+        assert_eq!(i128::from(RESET), i128::from(abi::RZS_IOC_RESET));
+    }
+
+    #[test]
+    fn get_stats_encodes_the_struct_size() {
+        // _IOC: dir (2 bits) | size (14 bits) | type (8 bits) | nr (8 bits).
+        let size = (abi::RZS_IOC_GET_STATS >> 16) & 0x3fff;
+        assert_eq!(size as usize, core::mem::size_of::<RzsStats>());
+        assert_eq!(size, 160, "struct rzs_stats version 1 is 160 bytes");
+        assert_eq!(abi::RZS_IOC_GET_STATS >> 30, 3, "_IOWR");
+        assert_eq!(
+            (abi::RZS_IOC_GET_STATS >> 8) & 0xff,
+            u32::from(RZS_IOC_MAGIC)
+        );
+        for (cmd, dir, size, nr) in [
+            (abi::RZS_IOC_SET_DISKSIZE, 1, 8, 1),
+            (abi::RZS_IOC_SET_MEM_LIMIT, 1, 8, 2),
+            (abi::RZS_IOC_RESET, 0, 0, 3),
+        ] {
+            assert_eq!(
+                (cmd >> 30, (cmd >> 16) & 0x3fff, cmd & 0xff),
+                (dir, size, nr)
+            );
+        }
+    }
+
+    #[test]
+    fn rzs_names() {
+        assert_eq!(rzs_index("rzs0"), Some(0));
+        assert_eq!(rzs_index("rzs17"), Some(17));
+        for n in [
+            "rzs",
+            "rzs01",
+            "rzs-1",
+            "rzs1p1",
+            "zram0",
+            "sda",
+            "rzs 1",
+            "rzs99999999999",
+        ] {
+            assert_eq!(rzs_index(n), None, "{n}");
+        }
+    }
+
+    #[test]
+    fn resolves_names_and_paths() {
+        let p = Paths::default();
+        assert_eq!(p.resolve("rzs0"), Path::new("/dev/rzs0"));
+        assert_eq!(p.resolve("/dev/rzs3"), Path::new("/dev/rzs3"));
+        assert_eq!(p.resolve("./rzs3"), Path::new("./rzs3"));
+    }
+
+    #[test]
+    fn lists_rzs_devices_by_index() {
+        let f = Fake::new(true, &["rzs10", "rzs2", "sda", "rzs0", "zram0", "rzs1p1"]);
+        assert_eq!(f.paths.device_names().unwrap(), ["rzs0", "rzs2", "rzs10"]);
+    }
+
+    #[test]
+    fn no_module() {
+        let f = Fake::new(false, &[]);
+        let e = f.paths.device_names().unwrap_err();
+        assert_eq!(e.kind, Kind::NoModule);
+        let e = Device::open(&f.paths, "rzs0").unwrap_err();
+        assert_eq!(e.kind, Kind::NoModule);
+        assert_eq!(e.exit_code(), 4);
+        assert!(e.message.starts_with("module not loaded: "), "{e}");
+    }
+
+    #[test]
+    fn no_such_device() {
+        let f = Fake::new(true, &["rzs0"]);
+        std::fs::remove_file(f.paths.dev.join("rzs0")).unwrap();
+        std::fs::create_dir_all(f.paths.sys_block.join("rzs1")).unwrap();
+        std::fs::write(f.paths.dev.join("rzs1"), b"").unwrap();
+        let e = Device::open(&f.paths, "rzs7").unwrap_err();
+        assert_eq!(e.kind, Kind::NoDevice);
+        let dev = f.paths.dev.join("rzs7").display().to_string();
+        assert_eq!(
+            e.to_string(),
+            format!("{dev}: no such device (rzs devices: rzs0 rzs1)")
+        );
+        let e = Device::open(&f.paths, "rzs0").unwrap_err();
+        assert_eq!(e.kind, Kind::NoDevice);
+        assert!(e.message.contains("no device node"), "{e}");
+    }
+
+    #[test]
+    fn not_an_rzs_device() {
+        let f = Fake::new(true, &["rzs0"]);
+        // A regular file answers ENOTTY to the ioctl.
+        let e = Device::open(&f.paths, "rzs0").unwrap_err();
+        assert_eq!(e.kind, Kind::NoDevice);
+        assert!(
+            e.to_string()
+                .ends_with(": no such device: not an rzs device"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn proc_swaps() {
+        let t = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+                 /dev/rzs0                               partition\t262140\t\t0\t\t-2\n\
+                 /swap\\040file                          file\t\t1024\t\t0\t\t-3\n";
+        assert_eq!(parse_proc_swaps(t), ["rzs0", "swap file"]);
+        assert_eq!(parse_proc_swaps(""), Vec::<String>::new());
+        assert_eq!(unescape_octal("a\\134b\\9"), "a\\b\\9");
+    }
+
+    #[test]
+    fn swap_from_flag_or_proc_swaps() {
+        let st = RzsStats {
+            index: 1,
+            ..RzsStats::default()
+        };
+        let d = DeviceInfo::new(st, "/dev/rzs1".into(), &["rzs0".into()]);
+        assert_eq!((d.name.as_str(), d.swap), ("rzs1", false));
+        let d = DeviceInfo::new(st, "/dev/rzs1".into(), &["rzs1".into()]);
+        assert!(d.swap);
+        let st = RzsStats {
+            flags: abi::RZS_FLAG_SWAP,
+            ..st
+        };
+        assert!(DeviceInfo::new(st, "/dev/rzs1".into(), &[]).swap);
+    }
+}
