@@ -40,6 +40,10 @@ if (cd "$root" && cargo clippy --workspace --all-targets --locked -q -- -D warni
 	count pass; echo "ok - cargo clippy -D warnings"
 else count fail "cargo clippy -D warnings"; echo "not ok - cargo clippy -D warnings"; sed 's/^/# /' "$out.clippy.log" | head -n 30; fi
 
+echo "== userspace: release build of the tools the guest suites run"
+if (cd "$root" && cargo build --release --locked -q --workspace --bins); then count pass; echo "ok - cargo build --release"; else
+	count fail "cargo build --release"; echo "not ok - cargo build --release"; fi
+
 echo "== guest: ${#suites[@]} suites in QEMU ($(basename "$kdir"))"
 start=$(date +%s)
 "$root/tests/vm.sh" "$kdir" "$out" suites "${suites[@]}"
