@@ -141,7 +141,12 @@ fn fill(page: &mut [u8], idx: u64, seed: u64, mix: Mix) {
 fn main() -> ExitCode {
     let a = Args::parse();
     let pages = a.size * 1024 * 1024 / PAGE;
-    let mut mem = vec![0u8; pages * PAGE];
+    // Page-align the buffer so each logical page is one physical page (a large
+    // Vec from malloc starts 16 bytes into its mapping): otherwise no page the
+    // kernel swaps would be zero- or same-filled.
+    let mut buf = vec![0u8; (pages + 1) * PAGE];
+    let off = buf.as_ptr().align_offset(PAGE);
+    let mem = &mut buf[off..off + pages * PAGE];
     let t0 = Instant::now();
     for (i, p) in mem.chunks_exact_mut(PAGE).enumerate() {
         fill(p, i as u64, a.seed, a.mix);
@@ -194,5 +199,32 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixed_pages_have_every_kind() {
+        let (mut zero, mut same, mut other) = (0, 0, 0);
+        let mut p = vec![0u8; PAGE];
+        for i in 0..2000 {
+            fill(&mut p, i, 1, Mix::Mixed);
+            let first = &p[..8];
+            if p.iter().all(|&b| b == 0) {
+                zero += 1;
+            } else if p.chunks_exact(8).all(|c| c == first) {
+                same += 1;
+            } else {
+                other += 1;
+            }
+        }
+        println!("zero {zero} same {same} other {other}");
+        assert!(
+            zero > 300 && same > 100 && other > 1000,
+            "zero {zero} same {same} other {other}"
+        );
     }
 }
