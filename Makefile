@@ -7,6 +7,7 @@
 # Other targets: deps, kernel, module, clean. Variables:
 #   KERNEL=std|debug   which cached test kernel to build and boot (default std)
 #   KDIR=/path         build rzs.ko against another Rust-enabled kernel tree instead
+#   SUITES="tests/suites/10-io.sh ..."   run only these guest suites (make test)
 #
 # Kbuild (not this file) describes the module itself, so
 #   make -C $KDIR M=$PWD LLVM=... RUSTC=...
@@ -32,7 +33,7 @@ endif
 all: module
 
 help:
-	@sed -n '3,15p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -48,7 +49,7 @@ run: module
 	@$(ROOT)/scripts/run.sh $(KDIR)
 
 test: module
-	@$(ROOT)/scripts/test.sh $(KDIR)
+	@$(ROOT)/scripts/test.sh $(KDIR) $(SUITES)
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -s -C $(KDIR) M=$(ROOT) $(KMAKE_VARS) clean; fi
