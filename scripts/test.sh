@@ -40,6 +40,17 @@ if (cd "$root" && cargo clippy --workspace --all-targets --locked -q -- -D warni
 	count pass; echo "ok - cargo clippy -D warnings"
 else count fail "cargo clippy -D warnings"; echo "not ok - cargo clippy -D warnings"; sed 's/^/# /' "$out.clippy.log" | head -n 30; fi
 
+echo "== kernel patches: apply to the test kernel's source, checkpatch --strict clean"
+for p in "$root"/scripts/patches/*.patch; do
+	[ -e "$p" ] || continue
+	if [ -x "$kdir/scripts/checkpatch.pl" ] && perl "$kdir/scripts/checkpatch.pl" --strict --no-tree -q "$p" >"$out.checkpatch.log" 2>&1; then
+		count pass; echo "ok - checkpatch --strict $(basename "$p")"
+	else
+		count fail "checkpatch --strict $(basename "$p")"; echo "not ok - checkpatch --strict $(basename "$p")"
+		sed 's/^/# /' "$out.checkpatch.log" | head -n 20
+	fi
+done
+
 echo "== userspace: release build of the tools the guest suites run"
 if (cd "$root" && cargo build --release --locked -q --workspace --bins); then count pass; echo "ok - cargo build --release"; else
 	count fail "cargo build --release"; echo "not ok - cargo build --release"; fi

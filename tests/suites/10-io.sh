@@ -17,7 +17,7 @@ get() {
 }
 drop_cache() { blockdev --flushbufs $dev; echo 3 >/proc/sys/vm/drop_caches; }
 
-plan 16
+plan 20
 ok "insmod rzs.ko disksize=${SIZE_MB}M" load_rzs disksize=${SIZE_MB}M
 check "[ \"\$(cat /sys/block/rzs0/size)\" = $((SIZE_MB * 2048)) ]" "capacity is ${SIZE_MB} MiB"
 
@@ -59,11 +59,24 @@ check "[ -z \"\$(get $((SIZE_MB * 1048576)) 4096)\" ]" "read at capacity returns
 check "cmp -s <(head -c 65536 /dev/zero) <(get $((1000 * 4096)) 65536)" "unwritten space reads as zeros"
 ok "blkdiscard pages 0-63" blkdiscard -o 0 -l $((4096 * 64)) $dev
 check "cmp -s <(head -c $((4096 * 64)) /dev/zero) <(get 0 $((4096 * 64)))" "discarded space reads as zeros"
-ok "fio verify=crc32c, 2 jobs, mixed compressibility, whole device" \
-	fio --thread --name=v --filename=$dev --direct=1 --ioengine=psync --rw=randwrite --bs=4k \
+ok "write-zeroes (blkdiscard -z) over written pages" blkdiscard -z -o $((4096 * 100)) -l $((4096 * 32)) $dev
+check "cmp -s <(head -c $((4096 * 32)) /dev/zero) <(get $((4096 * 100)) $((4096 * 32)))" "write-zeroed space reads as zeros"
+ok "fio verify=crc32c, 2 jobs, compressible data, whole device" \
+	fio --thread --verify_state_save=0 --name=v --filename=$dev --direct=1 --ioengine=psync --rw=randwrite --bs=4k \
 	--numjobs=2 --offset_increment=$((SIZE_MB / 2))M --size=$((SIZE_MB / 2))M \
 	--verify=crc32c --verify_fatal=1 --buffer_compress_percentage=50 \
 	--refill_buffers --do_verify=1 --group_reporting --minimal
+# Zero, same-filled and incompressible pages at once, three jobs on three regions.
+# Pattern verification writes exactly the pattern (crc32c would add a header to
+# every block, and then no page would be zero or same-filled).
+ok "fio verify: zero + same-filled (pattern) and random (crc32c) jobs at once" \
+	fio --thread --verify_state_save=0 --filename=$dev --direct=1 --ioengine=psync --rw=randwrite --bs=4k \
+	--verify_fatal=1 --do_verify=1 --group_reporting --minimal --size=$((SIZE_MB / 4))M \
+	--name=zero --offset=0 --verify=pattern --verify_pattern=0x00 \
+	--name=same --offset=$((SIZE_MB / 4))M --verify=pattern --verify_pattern=0xdeadbeef \
+	--name=rand --offset=$((SIZE_MB / 2))M --verify=crc32c --refill_buffers
+diag "$(python3 "$RZS_ROOT/tests/lib/rzsstat.py" $dev pages_stored same_pages huge_pages | paste -sd' ' | awk '{print "pages_stored=" $1 " same_pages=" $2 " huge_pages=" $3}')"
+check "[ \"\$(python3 $RZS_ROOT/tests/lib/rzsstat.py $dev same_pages)\" -gt 2000 ]" "zero and same-filled pages were stored as same-filled"
 ok "rmmod rzs" unload_rzs
 rm -rf "$T"
 tap_exit
