@@ -304,10 +304,17 @@ impl<T: Operations> GenDisk<T> {
         Ok(Self { disk: nn, added: false, _p: core::marker::PhantomData })
     }
 
-    /// Makes the disk visible to userspace.
-    pub(crate) fn add(&mut self) -> Result {
-        // SAFETY: `self.disk` is a valid, not yet added gendisk; no attribute groups.
-        to_result(unsafe { bindings::device_add_disk(core::ptr::null_mut(), self.disk.as_ptr(), core::ptr::null_mut()) })?;
+    /// Makes the disk visible to userspace, with sysfs attribute `groups` (a
+    /// null-terminated table of static groups).
+    pub(crate) fn add(&mut self, groups: &'static [*const bindings::attribute_group]) -> Result {
+        if groups.last().map_or(true, |g| !g.is_null()) {
+            return Err(code::EINVAL);
+        }
+        // SAFETY: `self.disk` is a valid, not yet added gendisk; `groups` is a
+        // null-terminated table of groups that live as long as the module.
+        to_result(unsafe {
+            bindings::device_add_disk(core::ptr::null_mut(), self.disk.as_ptr(), groups.as_ptr() as *mut *const bindings::attribute_group)
+        })?;
         self.added = true;
         Ok(())
     }
@@ -323,6 +330,19 @@ impl<T: Operations> GenDisk<T> {
         // SAFETY: `self.disk` is a valid gendisk; `part0` is set by blk_alloc_disk.
         unsafe { (*self.disk.as_ptr()).part0 }
     }
+}
+
+/// The driver object behind a disk's `struct device` (`dev_to_disk`), if the disk
+/// is one of this module's.
+///
+/// # Safety
+///
+/// `dev` must be the device of a live block device (as sysfs gives a disk's
+/// attributes), and rzs has one driver type `T` (see `driver_of_bdev`).
+pub(crate) unsafe fn driver_of_device<'a, T>(dev: *mut bindings::device) -> Option<&'a T> {
+    let off = core::mem::offset_of!(bindings::block_device, bd_device);
+    // SAFETY: a disk's device is the `bd_device` of its whole-disk block device.
+    unsafe { driver_of_bdev::<T>((dev as *mut u8).sub(off) as *mut bindings::block_device) }
 }
 
 /// The driver object behind `bdev` if `bdev` is one of this module's disks.

@@ -23,6 +23,7 @@ mod gate;
 mod params;
 mod store;
 mod swap;
+mod sysfs;
 mod zs;
 
 use blk::{DiskParams, Fops, GenDisk, Major};
@@ -112,7 +113,7 @@ fn create_device(index: u32, major: &Major, fops: &Fops<Device>, notify: swap::M
     if DISKSIZE.get() != 0 {
         disk.set_capacity(dev.set_disksize(DISKSIZE.get())?);
     }
-    disk.add()?;
+    disk.add(&sysfs::GROUPS.0)?;
     Ok(DeviceSlot { _disk: disk, _dev: dev })
 }
 

@@ -17,7 +17,7 @@ get() {
 }
 drop_cache() { blockdev --flushbufs $dev; echo 3 >/proc/sys/vm/drop_caches; }
 
-plan 20
+plan 22
 ok "insmod rzs.ko disksize=${SIZE_MB}M" load_rzs disksize=${SIZE_MB}M
 check "[ \"\$(cat /sys/block/rzs0/size)\" = $((SIZE_MB * 2048)) ]" "capacity is ${SIZE_MB} MiB"
 
@@ -77,6 +77,11 @@ ok "fio verify: zero + same-filled (pattern) and random (crc32c) jobs at once" \
 	--name=rand --offset=$((SIZE_MB / 2))M --verify=crc32c --refill_buffers
 diag "$(python3 "$RZS_ROOT/tests/lib/rzsstat.py" $dev pages_stored same_pages huge_pages | paste -sd' ' | awk '{print "pages_stored=" $1 " same_pages=" $2 " huge_pages=" $3}')"
 check "[ \"\$(python3 $RZS_ROOT/tests/lib/rzsstat.py $dev same_pages)\" -gt 2000 ]" "zero and same-filled pages were stored as same-filled"
+# The same figures, read-only in sysfs (zram's mm_stat / io_stat formats).
+mm=($(cat /sys/block/rzs0/mm_stat)) io=($(cat /sys/block/rzs0/io_stat))
+diag "mm_stat: ${mm[*]}; io_stat: ${io[*]}"
+check "[ \${#mm[@]} = 8 ] && [ \${mm[5]} = \$(python3 $RZS_ROOT/tests/lib/rzsstat.py $dev same_pages) ] && [ \${mm[0]} = \$(python3 $RZS_ROOT/tests/lib/rzsstat.py $dev orig_data_size) ]" "sysfs mm_stat matches the ioctl stats"
+check "[ \${#io[@]} = 4 ] && [ \"\$(cat /sys/block/rzs0/disksize)\" = $((SIZE_MB * 1048576)) ]" "sysfs io_stat and disksize"
 ok "rmmod rzs" unload_rzs
 rm -rf "$T"
 tap_exit
