@@ -18,3 +18,30 @@ cleanup_rzs() {
 	is_loaded && rmmod rzs 2>/dev/null
 	true
 }
+
+# A memory cgroup makes a workload swap without shrinking the whole guest.
+RZS_CG=/sys/fs/cgroup/rzs-test
+# memcg_limit MB|max: create the cgroup if needed and set its memory limit.
+memcg_limit() {
+	mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup
+	echo +memory >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+	mkdir -p $RZS_CG
+	if [ "$1" = max ]; then echo max; else echo $(($1 * 1024 * 1024)); fi >$RZS_CG/memory.max
+}
+# in_memcg CMD...: run CMD inside that cgroup.
+in_memcg() { (echo $BASHPID >$RZS_CG/cgroup.procs && exec "$@"); }
+# run_limited MB CMD...: run CMD in the cgroup limited to MB.
+run_limited() {
+	local mb=$1
+	shift
+	memcg_limit "$mb" && in_memcg "$@"
+}
+# memcg_cleanup: kill what is left in the cgroup and remove it.
+memcg_cleanup() {
+	if [ -e $RZS_CG/cgroup.kill ]; then
+		echo 1 >$RZS_CG/cgroup.kill
+		sleep 0.5
+	fi
+	rmdir $RZS_CG 2>/dev/null
+	true
+}

@@ -4,20 +4,8 @@
 # everything back.
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
-trap 'swapoff /dev/rzs0 2>/dev/null; cleanup_rzs' EXIT
+trap 'swapoff /dev/rzs0 2>/dev/null; memcg_cleanup; cleanup_rzs' EXIT
 memtest=$RZS_ROOT/target/release/rzs-memtest
-cg=/sys/fs/cgroup
-
-# run_limited MAX_MB CMD...: run CMD in a memory cgroup limited to MAX_MB.
-run_limited() {
-	local max=$1
-	shift
-	mountpoint -q $cg || mount -t cgroup2 none $cg
-	echo +memory >$cg/cgroup.subtree_control 2>/dev/null
-	mkdir -p $cg/rzs-test
-	echo $((max * 1024 * 1024)) >$cg/rzs-test/memory.max
-	(echo $BASHPID >$cg/rzs-test/cgroup.procs && exec "$@")
-}
 
 plan 9
 ok "insmod rzs.ko disksize=512M" load_rzs disksize=512M
@@ -35,12 +23,12 @@ swapoff_under_load() {
 	run_limited 48 "$memtest" --size 96 --passes 1 --hold 6 --seed 7 &
 	local p=$!
 	sleep 4
-	echo max >$cg/rzs-test/memory.max # let swapoff bring the pages home
+	memcg_limit max # let swapoff bring the pages home
 	swapoff /dev/rzs0 || return 1
 	wait $p
 }
 ok "swapoff while a workload's pages are out; all verified after" swapoff_under_load
 check "! grep -q rzs0 /proc/swaps" "swapoff completed"
 ok "rmmod after swapoff" unload_rzs
-rmdir $cg/rzs-test 2>/dev/null
+memcg_cleanup
 tap_exit

@@ -8,19 +8,14 @@
 rzsctl=$RZS_ROOT/target/release/rzsctl
 memtest=$RZS_ROOT/target/release/rzs-memtest
 dev=/dev/rzs0
-cg=/sys/fs/cgroup
 T=$(mktemp -d)
 chmod 755 "$T" # the unprivileged user runs the helper from here
 wl=
 # On the way out: kill what is left of the workload, then the usual cleanup.
 end() {
-	if [ -e $cg/rzs-ctl/cgroup.kill ]; then
-		echo 1 >$cg/rzs-ctl/cgroup.kill
-		sleep 0.5
-	fi
+	memcg_cleanup
 	[ -n "$wl" ] && kill $wl 2>/dev/null
 	swapoff $dev 2>/dev/null
-	rmdir $cg/rzs-ctl 2>/dev/null
 	cleanup_rzs
 	rm -rf "$T"
 }
@@ -119,16 +114,6 @@ st() { "$rzsctl" stats $dev --json | jf "$@"; }
 row() { "$rzsctl" $dev --raw --noheadings --output "$1"; }
 show() { "$@" 2>&1 | sed 's/^/  /' | while IFS= read -r l; do diag "$l"; done; }
 
-# run_limited MAX_MB CMD...: run CMD in a memory cgroup limited to MAX_MB (as in 30-swap).
-run_limited() {
-	local max=$1
-	shift
-	mountpoint -q $cg || mount -t cgroup2 none $cg
-	echo +memory >$cg/cgroup.subtree_control 2>/dev/null
-	mkdir -p $cg/rzs-ctl
-	echo $((max * 1024 * 1024)) >$cg/rzs-ctl/memory.max
-	(echo $BASHPID >$cg/rzs-ctl/cgroup.procs && exec "$@")
-}
 
 plan 57
 
@@ -221,7 +206,7 @@ is "stats zeroed" "$(st disksize initialized num_writes num_reads pages_stored o
 is "capacity 0 in sysfs" "$(cat /sys/block/rzs0/size)" 0
 ok "a size can be set again after the reset" "$rzsctl" $dev --size 64M
 ok "and reset again" "$rzsctl" $dev --reset
-rmdir $cg/rzs-ctl 2>/dev/null
+memcg_cleanup
 ok "rmmod rzs" unload_rzs
 exits "rzsctl without the module: exit 4" 4 "module not loaded" "$rzsctl"
 tap_exit

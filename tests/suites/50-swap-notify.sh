@@ -5,27 +5,18 @@
 # without corruption or leak; loading after another swap device is on.
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
-trap 'swapoff -a 2>/dev/null; cleanup_rzs' EXIT
+trap 'swapoff -a 2>/dev/null; memcg_cleanup; cleanup_rzs' EXIT
 memtest=$RZS_ROOT/target/release/rzs-memtest
 stat() { python3 "$RZS_ROOT/tests/lib/rzsstat.py" /dev/rzs0 "$@"; }
-cg=/sys/fs/cgroup
-cg_setup() {
-	mountpoint -q $cg || mount -t cgroup2 none $cg
-	echo +memory >$cg/cgroup.subtree_control 2>/dev/null
-	mkdir -p $cg/rzs-notify
-	echo $(($1 * 1024 * 1024)) >$cg/rzs-notify/memory.max
-}
-# limited CMD...: run CMD in the memory-limited cgroup.
-limited() { (echo $BASHPID >$cg/rzs-notify/cgroup.procs && exec "$@"); }
 
 plan 23
-cg_setup 64
+memcg_limit 64
 
 # --- stale memory, per mode: a process swaps out, exits; what does rzs still hold?
 for mode in events bdev off; do
 	load_rzs disksize=512M swap_notify=$mode || { fail "insmod swap_notify=$mode"; continue; }
 	mkswap /dev/rzs0 >/dev/null && swapon /dev/rzs0
-	limited "$memtest" --size 160 --passes 1 --seed 3 >/dev/null
+	in_memcg "$memtest" --size 160 --passes 1 --seed 3 >/dev/null
 	rc=$?
 	read -r pages mem nf flags peak <<<"$(stat pages_stored mem_used_total notify_free flags mem_used_max | tr '\n' ' ')"
 	diag "swap_notify=$mode: workload rc=$rc; after exit: pages_stored=$pages mem_used=$((mem / 1024)) KiB notify_free=$nf (peak mem_used $((peak / 1024)) KiB)"
@@ -53,12 +44,12 @@ fails "rmmod refused while attached" rmmod rzs
 storm() {
 	local pids=() bad=0 i
 	for i in 1 2 3 4; do
-		limited "$memtest" --size $((24 + i * 8)) --passes $((i % 2 + 1)) --order random --seed $i >/dev/null &
+		in_memcg "$memtest" --size $((24 + i * 8)) --passes $((i % 2 + 1)) --order random --seed $i >/dev/null &
 		pids+=($!)
 	done
 	# Short-lived processes exiting while the others swap in and out.
 	for i in 5 6 7 8 9 10; do
-		limited "$memtest" --size 16 --passes 1 --seed $i >/dev/null || bad=1
+		in_memcg "$memtest" --size 16 --passes 1 --seed $i >/dev/null || bad=1
 	done
 	for p in "${pids[@]}"; do wait "$p" || bad=1; done
 	return $bad
@@ -71,13 +62,13 @@ check "[ $fw = 0 ] && [ $fr = 0 ]" "no failed reads or writes"
 
 # --- swapoff with pages in use brings every one of them back
 held() {
-	limited "$memtest" --size 96 --passes 1 --hold 8 --seed 11 &
+	in_memcg "$memtest" --size 96 --passes 1 --hold 8 --seed 11 &
 	local p=$!
 	sleep 5
-	echo max >$cg/rzs-notify/memory.max
+	memcg_limit max
 	swapoff /dev/rzs0 || return 1
 	wait $p || return 1
-	echo $((64 * 1024 * 1024)) >$cg/rzs-notify/memory.max
+	memcg_limit 64
 }
 ok "swapoff while a process has pages out: all verified after" held
 check "[ \"\$(stat swap_detach)\" = 4 ]" "that swapoff detached too"
@@ -99,5 +90,5 @@ swapoff /dev/rzs0
 ok "rmmod with zram still swapped on" unload_rzs
 swapoff /dev/zram0
 echo 1 >/sys/block/zram0/reset
-rmdir $cg/rzs-notify 2>/dev/null
+memcg_cleanup
 tap_exit
