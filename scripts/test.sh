@@ -51,6 +51,21 @@ for p in "$root"/scripts/patches/*.patch; do
 	fi
 done
 
+echo "== module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
+nb=$out.nopatch-build
+rm -rf "$nb" && mkdir -p "$nb"
+cp -r "$root/Kbuild" "$root/src" "$root/core" "$root/scripts" "$root/Cargo.toml" "$root/Cargo.lock" "$root/tools" "$nb/"
+# shellcheck disable=SC2086
+if make -s -C "$kdir" M="$nb" $KMAKE_VARS RZS_SWAP_EVENTS=n modules >"$nb.log" 2>&1 && [ -f "$nb/rzs.ko" ] &&
+	! nm -u "$nb/rzs.ko" | grep -q register_swap_event_notifier &&
+	! grep -q 'warning:' "$nb.log"; then
+	count pass; echo "ok - rzs.ko builds warning-free without the swap event API"
+else
+	count fail "rzs.ko without the swap event API"; echo "not ok - rzs.ko without the swap event API"
+	sed 's/^/# /' "$nb.log" | head -n 30
+fi
+rm -rf "$nb"
+
 echo "== userspace: release build of the tools the guest suites run"
 if (cd "$root" && cargo build --release --locked -q --workspace --bins); then count pass; echo "ok - cargo build --release"; else
 	count fail "cargo build --release"; echo "not ok - cargo build --release"; fi
