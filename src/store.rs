@@ -48,6 +48,9 @@ pub(crate) struct Store {
     words: KVVec<AtomicU64>,
     flags: KVVec<AtomicU8>,
     pool: Pool,
+    /// Compressed pages longer than this are stored raw: below zsmalloc's huge class
+    /// size, where a compressed object still takes less than a page (as zram does).
+    max_compressed: usize,
     ws: Workspaces,
     /// Pages the pool may hold (0: no limit).
     pub mem_limit_pages: AtomicU64,
@@ -63,10 +66,16 @@ struct Locked<'a> {
 impl Store {
     /// Allocates the table for `pages` pages.
     pub(crate) fn new(pages: usize, pool_name: &CStr) -> Result<Self> {
+        let pool = Pool::new(pool_name)?;
+        let max_compressed = match pool.huge_class_size() {
+            0 => codec::RAW_THRESHOLD,
+            huge => huge - 1,
+        };
         Ok(Self {
             words: zeroed_atomics(pages)?,
             flags: zeroed_atomics(pages)?,
-            pool: Pool::new(pool_name)?,
+            pool,
+            max_compressed,
             ws: Workspaces::new()?,
             mem_limit_pages: AtomicU64::new(0),
         })
@@ -163,7 +172,7 @@ impl Store {
             }
             let mut g = self.ws.get();
             let ws = g.ws();
-            let (src, len): (&[u8], usize) = match ws.comp.compress(data) {
+            let (src, len): (&[u8], usize) = match ws.comp.compress_max(data, self.max_compressed) {
                 Encoded::Compressed(c) => (c, c.len()),
                 Encoded::Incompressible => (&data[..], PAGE_SIZE),
             };

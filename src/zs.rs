@@ -30,6 +30,7 @@ extern "C" {
     fn zs_map_object(pool: *mut ZsPool, handle: c_ulong, mm: u32) -> *mut c_void;
     fn zs_unmap_object(pool: *mut ZsPool, handle: c_ulong);
     fn zs_get_total_pages(pool: *mut ZsPool) -> c_ulong;
+    fn zs_huge_class_size(pool: *mut ZsPool) -> usize;
 }
 
 /// Allocation flags for objects (include/linux/gfp_types.h).
@@ -124,6 +125,13 @@ impl Pool {
             zs_unmap_object(self.pool.as_ptr(), h as c_ulong);
             r
         }
+    }
+
+    /// The smallest object size zsmalloc gives a whole page to ("huge" objects): a
+    /// compressed page at least this large saves nothing over storing it raw.
+    pub(crate) fn huge_class_size(&self) -> usize {
+        // SAFETY: `self.pool` is a live pool; the call only reads a constant of it.
+        unsafe { zs_huge_class_size(self.pool.as_ptr()) }
     }
 
     /// Pages the pool holds (objects and fragmentation).

@@ -17,9 +17,11 @@ use crate::PAGE_SIZE;
 /// Worst-case lz4 output for one page (4525 bytes for 4096).
 pub const MAX_COMPRESSED: usize = get_maximum_output_size(PAGE_SIZE);
 
-/// Pages that do not compress to at most this many bytes are stored raw (the
-/// threshold ramzswap used: 3/4 of a page). Storing them compressed would save
-/// little and cost a decompression on every read.
+/// The default limit of [`Compressor::compress`]: pages that do not compress to at
+/// most this many bytes are stored raw (the threshold ramzswap used: 3/4 of a page).
+/// The kernel driver uses [`Compressor::compress_max`] with zsmalloc's own limit
+/// instead (its huge class size, as zram does): an object that large takes a whole
+/// page in zsmalloc anyway, while anything smaller still saves memory.
 pub const RAW_THRESHOLD: usize = PAGE_SIZE * 3 / 4;
 
 /// Per-CPU compression state: the lz4 hash table and the output buffer.
@@ -73,10 +75,19 @@ impl Compressor {
         }
     }
 
-    /// Compresses `page`. The returned slice borrows this compressor's buffer.
+    /// Compresses `page`, stored raw above [`RAW_THRESHOLD`]. The returned slice
+    /// borrows this compressor's buffer.
     pub fn compress(&mut self, page: &Page) -> Encoded<'_> {
+        self.compress_max(page, RAW_THRESHOLD)
+    }
+
+    /// Compresses `page`; if the result is longer than `max_len` bytes (or than
+    /// `PAGE_SIZE - 1`: never larger than the page itself) the page is to be stored
+    /// raw. The returned slice borrows this compressor's buffer.
+    pub fn compress_max(&mut self, page: &Page, max_len: usize) -> Encoded<'_> {
+        let max_len = max_len.min(PAGE_SIZE - 1);
         match compress_into_with_table(page, &mut self.out, &mut self.table) {
-            Ok(n) if n <= RAW_THRESHOLD => match self.out.get(..n) {
+            Ok(n) if n <= max_len => match self.out.get(..n) {
                 Some(s) => Encoded::Compressed(s),
                 None => Encoded::Incompressible,
             },
@@ -143,6 +154,36 @@ mod tests {
             *b = x as u8;
         }
         assert_eq!(c.compress(&p), Encoded::Incompressible);
+    }
+
+    #[test]
+    fn compress_max_sets_the_raw_limit() {
+        let mut c = compressor();
+        // Half random, half zero: compresses to a bit over half a page.
+        let mut p = [0u8; PAGE_SIZE];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for b in p[..PAGE_SIZE / 2].iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let Encoded::Compressed(enc) = c.compress_max(&p, PAGE_SIZE) else {
+            panic!("half-zero page did not compress")
+        };
+        let n = enc.len();
+        assert!(n > PAGE_SIZE / 2 && n < RAW_THRESHOLD, "{n}");
+        assert!(matches!(c.compress_max(&p, n), Encoded::Compressed(e) if e.len() == n));
+        assert_eq!(c.compress_max(&p, n - 1), Encoded::Incompressible);
+        // Never more than the page: a limit beyond it is capped at PAGE_SIZE - 1.
+        let mut r = [0u8; PAGE_SIZE];
+        for b in r.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        assert_eq!(c.compress_max(&r, usize::MAX), Encoded::Incompressible);
     }
 
     #[test]
