@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: every test rzs has, one summary line at the end.
-#   1. userspace: cargo test on the workspace, cargo fmt --check, cargo clippy -D warnings
+#   1. userspace: cargo test on the workspace (and rzs-core once more on the patched
+#      lz4_flex the module links), cargo fmt --check, cargo clippy -D warnings
 #   2. guest: the QEMU-booted suites under tests/suites/ (TAP), plus a scan of the guest's
 #      kernel log for BUG / Oops / WARNING / KASAN / lockdep / kmemleak reports
 # Prints "N passed, N failed, N skipped" and exits non-zero on any failure.
@@ -33,6 +34,15 @@ done < <(printf '%s\n' "$cargo_out" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9
 printf '%s\n' "$cargo_out" | grep -q '^test result' || count fail "cargo test did not run (build error?)"
 printf '%s\n' "$cargo_out" | grep -q '^error' && count fail "cargo test: build error"
 
+echo "== userspace: rzs-core again, on lz4_flex as the module builds it (scripts/patches/crates/)"
+if ws=$("$root/scripts/patched-ws.sh") && pout=$(cd "$ws" && cargo test -p rzs-core 2>&1); then :; fi
+printf '%s\n' "${pout:-}" | grep -E '^test result|panicked|^error' || true
+while read -r p f i; do
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
+	[ "$f" -gt 0 ] && failures+=("cargo test (patched lz4_flex): $f failed")
+done < <(printf '%s\n' "${pout:-}" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
+printf '%s\n' "${pout:-}" | grep -q '^test result' || count fail "cargo test on the patched lz4_flex did not run"
+
 echo "== userspace: style and lints"
 if (cd "$root" && cargo fmt --all --check >/dev/null 2>&1); then count pass; echo "ok - cargo fmt --check"; else
 	count fail "cargo fmt --check"; echo "not ok - cargo fmt --check"; fi
@@ -54,7 +64,7 @@ done
 echo "== module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
 nb=$out.nopatch-build
 rm -rf "$nb" && mkdir -p "$nb"
-cp -r "$root/Kbuild" "$root/src" "$root/core" "$root/scripts" "$root/Cargo.toml" "$root/Cargo.lock" "$root/tools" "$nb/"
+cp -r "$root/Kbuild" "$root/src" "$root/core" "$root/scripts" "$root/Cargo.toml" "$root/Cargo.lock" "$root/tools" "$root/bench" "$nb/"
 # shellcheck disable=SC2086
 if make -s -C "$kdir" M="$nb" $KMAKE_VARS RZS_SWAP_EVENTS=n modules >"$nb.log" 2>&1 && [ -f "$nb/rzs.ko" ] &&
 	! nm -u "$nb/rzs.ko" | grep -q register_swap_event_notifier &&
