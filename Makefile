@@ -3,6 +3,7 @@
 # rzs top-level Makefile. The two commands a user needs:
 #   make run    install what is missing, build, boot the test kernel, demo swap on rzs
 #   make test   every test: userspace cargo suites and the QEMU-booted suites
+#   make bench  rzs vs zram in one guest, and lz4_flex vs liblz4; bench/results/
 #
 # Other targets: deps, kernel, module, clean. Variables:
 #   KERNEL=std|debug   which cached test kernel to build and boot (default std)
@@ -28,12 +29,12 @@ else
 kernel_dep :=
 endif
 
-.PHONY: all deps kernel module run test clean help
+.PHONY: all deps kernel module run test bench clean help
 
 all: module
 
 help:
-	@sed -n '3,16p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,17p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -50,6 +51,9 @@ run: module
 
 test: module
 	@$(ROOT)/scripts/test.sh $(KDIR) $(SUITES)
+
+bench: module
+	@$(ROOT)/scripts/bench.sh $(KDIR)
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -s -C $(KDIR) M=$(ROOT) $(KMAKE_VARS) clean; fi

@@ -22,6 +22,8 @@ rm -f "$out"/*.tap "$out"/*.rc "$out"/*.err "$out/guest-done" "$out/dmesg.txt" "
 kvm=(--disable-kvm)
 [ "${RZS_KVM:-0}" = 1 ] && kvm=()
 env_vars="RZS_INJECT=${RZS_INJECT:-} RZS_SUITE_TIMEOUT=${RZS_SUITE_TIMEOUT:-900} RZS_KO=${RZS_KO:-$root/rzs.ko}"
+# make bench's settings (bench/guest.sh), if given.
+env_vars+=$(env | grep -E '^BENCH_[A-Z_]+=[A-Za-z0-9.]+$' | sed 's/^/ /' | tr -d '\n' || true)
 set +e
 timeout -k 15 "${RZS_VM_TIMEOUT:-1800}" "$vng" --run "$kdir" "${kvm[@]}" \
 	--cpus "${RZS_VM_CPUS:-2}" --memory "${RZS_VM_MEM:-1G}" \

@@ -33,6 +33,10 @@ struct Args {
     /// Page mix: `mixed` (realistic), `text`, `random` or `zero`.
     #[arg(long, value_enum, default_value_t = Mix::Mixed)]
     mix: Mix,
+    /// Take page contents from this page corpus (bench/'s rzs-corpus) instead of
+    /// generating them: page i is a corpus page chosen by i and the seed.
+    #[arg(long, conflicts_with = "mix")]
+    corpus: Option<std::path::PathBuf>,
     /// Stay alive (sleeping) for this many seconds after the last pass.
     #[arg(long, default_value_t = 0)]
     hold: u64,
@@ -42,6 +46,8 @@ struct Args {
 enum Order {
     Seq,
     Random,
+    /// Sequential and random passes in turn (pass 1 sequential).
+    Both,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -50,6 +56,27 @@ enum Mix {
     Text,
     Random,
     Zero,
+}
+
+/// Where page contents come from.
+enum Source {
+    Generated(Mix),
+    /// Whole pages of a corpus file.
+    Corpus(Vec<u8>),
+}
+
+impl Source {
+    fn fill(&self, page: &mut [u8], idx: u64, seed: u64) {
+        match self {
+            Source::Generated(mix) => fill(page, idx, seed, *mix),
+            Source::Corpus(c) => {
+                let n = (c.len() / PAGE) as u64;
+                let h = xorshift(idx.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ seed | 1);
+                let at = (h % n) as usize * PAGE;
+                page.copy_from_slice(&c[at..at + PAGE]);
+            }
+        }
+    }
 }
 
 fn xorshift(mut x: u64) -> u64 {
@@ -140,6 +167,23 @@ fn fill(page: &mut [u8], idx: u64, seed: u64, mix: Mix) {
 
 fn main() -> ExitCode {
     let a = Args::parse();
+    let src = match &a.corpus {
+        None => Source::Generated(a.mix),
+        Some(path) => match std::fs::read(path) {
+            Ok(c) if !c.is_empty() && c.len() % PAGE == 0 => Source::Corpus(c),
+            Ok(_) => {
+                eprintln!(
+                    "rzs-memtest: {}: not a whole number of pages",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("rzs-memtest: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let pages = a.size * 1024 * 1024 / PAGE;
     // Page-align the buffer so each logical page is one physical page (a large
     // Vec from malloc starts 16 bytes into its mapping): otherwise no page the
@@ -149,7 +193,7 @@ fn main() -> ExitCode {
     let mem = &mut buf[off..off + pages * PAGE];
     let t0 = Instant::now();
     for (i, p) in mem.chunks_exact_mut(PAGE).enumerate() {
-        fill(p, i as u64, a.seed, a.mix);
+        src.fill(p, i as u64, a.seed);
     }
     println!(
         "rzs-memtest: filled {} MiB ({} pages) in {:.1} s",
@@ -163,15 +207,20 @@ fn main() -> ExitCode {
     for pass in 0..a.passes {
         let t = Instant::now();
         let mut x = (a.seed ^ ((pass as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d))) | 1;
+        let random = match a.order {
+            Order::Seq => false,
+            Order::Random => true,
+            Order::Both => pass % 2 == 1,
+        };
         for k in 0..pages {
-            let i = match a.order {
-                Order::Seq => k,
-                Order::Random => {
+            let i = match random {
+                false => k,
+                true => {
                     x = xorshift(x);
                     (x % pages as u64) as usize
                 }
             };
-            fill(&mut expect, i as u64, a.seed, a.mix);
+            src.fill(&mut expect, i as u64, a.seed);
             let got = &mem[i * PAGE..(i + 1) * PAGE];
             checked += 1;
             if got != &expect[..] {
@@ -182,8 +231,9 @@ fn main() -> ExitCode {
             }
         }
         println!(
-            "rzs-memtest: pass {} verified {} pages in {:.1} s",
+            "rzs-memtest: pass {} ({}) verified {} pages in {:.1} s",
             pass + 1,
+            if random { "random" } else { "seq" },
             pages,
             t.elapsed().as_secs_f64()
         );

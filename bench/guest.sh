@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# `make bench`, inside the guest: the same measurements on /dev/rzs0 and /dev/zram0
+# (lz4), in one boot, alternating which device goes first, BENCH_REPS times. Raw
+# results (fio JSON, mm_stat snapshots, memtest logs) go to $OUT/raw/, named
+# DEV.REP.CASE; bench/report.py turns them into the summary on the host.
+#
+#   bench/guest.sh OUT
+# Environment: BENCH_REPS (3), BENCH_FIO_MB (64: data per fio case, the corpus size),
+# BENCH_FIO_SECS (4: time-based fio runs), BENCH_SWAP_LIMIT_MB (memory the swap
+# workload may use, a memory cgroup limit: 160), BENCH_SWAP_MB (its working set:
+# 2.5x that), RZS_KO, RZS_ROOT.
+#
+# Why a memory cgroup rather than guest RAM alone: a compressed-RAM device keeps what it
+# stores in RAM, so a working set 2.5x the guest's RAM cannot fit at lz4's ratio on
+# realistic pages (about 2) and the guest goes out of memory, with either device.
+# The cgroup limits what the workload keeps uncompressed; the device's memory is the
+# guest's.
+set -euo pipefail
+OUT=$1
+. "$RZS_ROOT/tests/lib/rzs.sh"
+rzsctl=$RZS_ROOT/target/release/rzsctl
+memtest=$RZS_ROOT/target/release/rzs-memtest
+corpus=$OUT/corpus.bin
+swap_corpus=$OUT/swap-corpus.bin
+raw=$OUT/raw
+reps=${BENCH_REPS:-3}
+fio_mb=${BENCH_FIO_MB:-64}
+secs=${BENCH_FIO_SECS:-4}
+ncpu=$(nproc)
+mem_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
+swap_limit_mb=${BENCH_SWAP_LIMIT_MB:-160}
+swap_mb=${BENCH_SWAP_MB:-$((swap_limit_mb * 5 / 2))}
+rm -rf "$raw" && mkdir -p "$raw"
+say() { printf '# %s %s\n' "$(date +%T)" "$*"; }
+
+path_of() { case $1 in rzs) echo /dev/rzs0 ;; zram) echo /dev/zram0 ;; esac; }
+sys_of() { case $1 in rzs) echo /sys/block/rzs0 ;; zram) echo /sys/block/zram0 ;; esac; }
+setup() { # DEV BYTES
+	case $1 in
+	rzs) "$rzsctl" /dev/rzs0 --size "$2" ;;
+	zram)
+		echo lz4 >/sys/block/zram0/comp_algorithm
+		echo "$2" >/sys/block/zram0/disksize
+		;;
+	esac
+}
+reset() {
+	case $1 in
+	rzs) "$rzsctl" /dev/rzs0 --reset ;;
+	zram) echo 1 >/sys/block/zram0/reset ;;
+	esac
+}
+mm_stat() { cat "$(sys_of "$1")/mm_stat"; }
+meminfo() { awk -v k="$1:" '$1 == k {print $2}' /proc/meminfo; }
+vm() { awk -v k="$1" '$1 == k {print $2}' /proc/vmstat; }
+
+# fio_case DEV REP NAME RW JOBS [fio options...]: one fio run, its JSON saved.
+fio_case() {
+	local dev=$1 rep=$2 name=$3 rw=$4 jobs=$5
+	shift 5
+	local per=$((fio_mb / jobs))
+	fio --name="$name" --filename="$(path_of "$dev")" --direct=1 --ioengine=psync \
+		--bs=4k --rw="$rw" --numjobs="$jobs" --size="${per}M" --offset_increment="${per}M" \
+		--group_reporting --output-format=json --output="$raw/$dev.$rep.$name-j$jobs.json" "$@" \
+		>/dev/null
+}
+# fio's compressible buffers: every 4 KiB block half random, half zeros in 512 B
+# chunks (lz4 ratio about 2), refilled on every write.
+comp_opts=(--buffer_compress_percentage=50 --buffer_compress_chunk=512 --refill_buffers)
+timed=(--time_based --runtime="$secs")
+
+bench_fio() { # DEV REP
+	local dev=$1 rep=$2 jobs rw t0 t1
+	say "$dev rep $rep: fio, compressible buffers"
+	setup "$dev" $((2 * fio_mb))M
+	fio_case "$dev" "$rep" comp-fill write 1 "${comp_opts[@]}"
+	mm_stat "$dev" >"$raw/$dev.$rep.comp.mm_stat"
+	for jobs in 1 "$ncpu"; do
+		for rw in randwrite write randread read; do
+			fio_case "$dev" "$rep" "comp-$rw" "$rw" "$jobs" "${comp_opts[@]}" "${timed[@]}"
+		done
+	done
+	reset "$dev"
+
+	say "$dev rep $rep: corpus pages"
+	setup "$dev" $((2 * fio_mb))M
+	t0=$(date +%s.%N)
+	dd if="$corpus" of="$(path_of "$dev")" bs=1M oflag=direct status=none
+	t1=$(date +%s.%N)
+	echo "$(stat -c %s "$corpus") $t0 $t1" >"$raw/$dev.$rep.corpus-fill.dd"
+	mm_stat "$dev" >"$raw/$dev.$rep.corpus.mm_stat"
+	for jobs in 1 "$ncpu"; do
+		for rw in randread read; do
+			fio_case "$dev" "$rep" "corpus-$rw" "$rw" "$jobs" "${timed[@]}"
+		done
+	done
+	reset "$dev"
+}
+
+# The slot table: memory taken by sizing a device (before any data), MemFree and
+# VmallocUsed before and after, caches dropped.
+bench_meta() { # DEV REP
+	local dev=$1 rep=$2 size=$((4 << 30)) f0 v0 f1 v1
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	f0=$(meminfo MemFree) v0=$(meminfo VmallocUsed)
+	setup "$dev" $size
+	f1=$(meminfo MemFree) v1=$(meminfo VmallocUsed)
+	local table=0
+	[ "$dev" = rzs ] && table=$("$rzsctl" stats /dev/rzs0 --json | sed -nE 's/.*"table_bytes": *([0-9]+).*/\1/p')
+	echo "$size $((f0 - f1)) $((v1 - v0)) $table" >"$raw/$dev.$rep.meta"
+	reset "$dev"
+}
+
+bench_swap() { # DEV REP
+	local dev=$1 rep=$2 o0 i0 t0 t1 rc=0
+	say "$dev rep $rep: swap, ${swap_mb} MiB working set in a ${swap_limit_mb} MiB memory cgroup"
+	setup "$dev" 2G
+	mkswap "$(path_of "$dev")" >/dev/null
+	swapon -p 100 "$(path_of "$dev")"
+	o0=$(vm pswpout) i0=$(vm pswpin) t0=$(date +%s.%N)
+	run_limited "$swap_limit_mb" "$memtest" --size "$swap_mb" --corpus "$swap_corpus" --seed $((rep + 1)) --order both --passes 2 \
+		>"$raw/$dev.$rep.swap.log" 2>&1 || rc=$?
+	t1=$(date +%s.%N)
+	echo "$rc $t0 $t1 $(($(vm pswpout) - o0)) $(($(vm pswpin) - i0))" >"$raw/$dev.$rep.swap"
+	memcg_cleanup
+	sleep 2
+	mm_stat "$dev" >"$raw/$dev.$rep.stale.mm_stat"
+	swapoff "$(path_of "$dev")"
+	reset "$dev"
+	[ $rc = 0 ] || { echo "rzs-memtest failed on $dev (exit $rc)" >&2; return 1; }
+}
+
+say "guest: $ncpu CPUs, $((mem_kb / 1024)) MiB RAM, $(uname -r); reps $reps"
+load_rzs
+[ -e /sys/block/zram0 ] || modprobe zram num_devices=1
+printf '{"ncpu": %d, "mem_kb": %d, "kernel": "%s", "reps": %d, "fio_mb": %d, "fio_secs": %d, "swap_mb": %d, "swap_limit_mb": %d}\n' \
+	"$ncpu" "$mem_kb" "$(uname -r)" "$reps" "$fio_mb" "$secs" "$swap_mb" "$swap_limit_mb" >"$raw/meta.json"
+for rep in $(seq 0 $((reps - 1))); do
+	order=(rzs zram)
+	[ $((rep % 2)) = 1 ] && order=(zram rzs)
+	for dev in "${order[@]}"; do bench_fio "$dev" "$rep"; done
+	for dev in "${order[@]}"; do bench_meta "$dev" "$rep"; done
+	for dev in "${order[@]}"; do bench_swap "$dev" "$rep"; done
+done
+unload_rzs
+say "bench done"

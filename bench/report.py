@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turns make bench's raw results into bench/results/{latest.json,summary.md,chart.png}.
+
+    report.py OUT RESULTS
+
+OUT holds codec.json (rzs-codec-bench) and raw/ (bench/guest.sh: fio JSON, mm_stat
+snapshots, swap and table measurements, named DEV.REP.CASE). Every figure is the median
+over the repetitions, with min and max; ratios are rzs / zram of the medians.
+"""
+import datetime
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+OUT, RESULTS = sys.argv[1], sys.argv[2]
+RAW = os.path.join(OUT, "raw")
+DEVS = ("rzs", "zram")
+MIB = 1024 * 1024
+
+
+def summary(v):
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": v} if v else None
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def runs_of(pattern, parse):
+    """{dev: [value per rep]} for the raw files DEV.REP.<pattern>."""
+    out = {d: [] for d in DEVS}
+    for d in DEVS:
+        files = glob.glob(os.path.join(RAW, f"{d}.*.{pattern}"))
+        for f in sorted(files, key=lambda p: int(os.path.basename(p).split(".")[1])):
+            v = parse(f)
+            if v is not None:
+                out[d].append(v)
+    return out
+
+
+def fio(path, what):
+    j = json.loads(read(path))["jobs"][0]
+    side = j["write"] if j["write"]["io_bytes"] > 0 else j["read"]
+    pct = side["clat_ns"].get("percentile", {})
+    return {
+        "mib_s": side["bw"] / 1024.0,
+        "p50_us": pct.get("50.000000", 0) / 1000.0,
+        "p99_us": pct.get("99.000000", 0) / 1000.0,
+    }[what]
+
+
+def mm_stat(path, field):
+    f = [int(x) for x in read(path).split()]
+    names = ["orig", "compr", "mem_used", "limit", "mem_max", "same", "compacted", "huge"]
+    return f[names.index(field)]
+
+
+cases = {}  # name -> {"unit", "better", "rzs", "zram", "ratio"}
+
+
+def add(group, name, unit, better, runs):
+    c = {"group": group, "unit": unit, "better": better}
+    for d in DEVS:
+        c[d] = summary(runs[d])
+    if c["rzs"] and c["zram"] and c["zram"]["median"]:
+        c["ratio"] = c["rzs"]["median"] / c["zram"]["median"]
+    else:
+        c["ratio"] = None
+    cases[name] = c
+
+
+meta = json.loads(read(os.path.join(RAW, "meta.json")))
+ncpu = meta["ncpu"]
+
+# 1. Block I/O.
+fio_cases = [("comp", rw) for rw in ("randwrite", "write", "randread", "read")]
+fio_cases += [("corpus", rw) for rw in ("randread", "read")]
+for jobs in (1, ncpu):
+    for data, rw in fio_cases:
+        stem = f"{data}-{rw}-j{jobs}"
+        add("Block I/O throughput", f"fio {data} {rw} {jobs}j", "MiB/s", "higher", runs_of(f"{stem}.json", lambda p: fio(p, "mib_s")))
+        for what in ("p50_us", "p99_us"):
+            label = f"fio {data} {rw} {jobs}j {what[:3]}"
+            add("Block I/O latency", label, "us", "lower", runs_of(f"{stem}.json", lambda p, w=what: fio(p, w)))
+
+
+def dd_rate(path):
+    size, t0, t1 = read(path).split()
+    return int(size) / MIB / (float(t1) - float(t0))
+
+
+add("Block I/O throughput", "fio comp fill (seq write, 1j, untimed)", "MiB/s", "higher", runs_of("comp-fill-j1.json", lambda p: fio(p, "mib_s")))
+add("Block I/O throughput", "corpus fill (dd, 1 MiB direct writes)", "MiB/s", "higher", runs_of("corpus-fill.dd", dd_rate))
+
+# 2. Swap.
+def swap_field(i):
+    def parse(p):
+        f = read(p).split()
+        if f[0] != "0":
+            raise SystemExit(f"report: {p}: the swap workload failed (exit {f[0]})")
+        return [float(f[2]) - float(f[1]), int(f[3]), int(f[4])][i]
+
+    return parse
+
+
+def swap_pass(kind):
+    def parse(p):
+        m = re.search(rf"pass \d+ \({kind}\) verified (\d+) pages in ([\d.]+) s", read(p))
+        return int(m.group(1)) * 4096 / MIB / max(float(m.group(2)), 1e-3) if m else None
+
+    return parse
+
+
+def mismatches(p):
+    m = re.search(r"mismatches=(\d+)", read(p))
+    return int(m.group(1)) if m else None
+
+
+add("Swap", "swap workload time", "s", "lower", runs_of("swap", swap_field(0)))
+add("Swap", "pages swapped out", "pages", "-", runs_of("swap", swap_field(1)))
+add("Swap", "pages swapped in", "pages", "-", runs_of("swap", swap_field(2)))
+add("Swap", "sequential verified pass", "MiB/s", "higher", runs_of("swap.log", swap_pass("seq")))
+add("Swap", "random verified pass", "MiB/s", "higher", runs_of("swap.log", swap_pass("random")))
+bad = runs_of("swap.log", mismatches)
+if any(x != 0 for d in DEVS for x in bad[d]) or not all(bad[d] for d in DEVS):
+    raise SystemExit(f"report: swap verification failed or missing: {bad}")
+
+# 3. Memory.
+for data in ("comp", "corpus"):
+    add("Memory", f"{data} data stored", "MiB", "-", runs_of(f"{data}.mm_stat", lambda p: mm_stat(p, "orig") / MIB))
+    add("Memory", f"{data} data: memory used", "MiB", "lower", runs_of(f"{data}.mm_stat", lambda p: mm_stat(p, "mem_used") / MIB))
+add("Memory", "stale memory after the swap workload exits", "MiB", "lower", runs_of("stale.mm_stat", lambda p: mm_stat(p, "mem_used") / MIB))
+add("Memory", "stale pages after the swap workload exits", "pages", "lower", runs_of("stale.mm_stat", lambda p: mm_stat(p, "orig") / 4096))
+
+
+def meta_field(i):
+    def parse(p):
+        size, free_kb, vmalloc_kb, table = (int(x) for x in read(p).split())
+        pages = size // 4096
+        return [free_kb * 1024 / pages, vmalloc_kb * 1024 / pages, table / pages][i]
+
+    return parse
+
+
+add("Memory", "metadata per page of disksize (MemFree drop on sizing 4 GiB)", "B", "lower", runs_of("meta", meta_field(0)))
+
+codec = json.loads(read(os.path.join(OUT, "codec.json")))
+stock_path = os.path.join(OUT, "codec-stock.json")
+codec_stock = json.loads(read(stock_path)) if os.path.exists(stock_path) else None
+
+doc = {
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "guest": meta,
+    "note": "guest under QEMU TCG (no KVM): absolute figures are emulated; only rzs/zram ratios from one run mean anything",
+    "cases": cases,
+    "codec": codec,
+    "codec_stock_lz4_flex": codec_stock,
+}
+os.makedirs(RESULTS, exist_ok=True)
+with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+    json.dump(doc, f, indent=1)
+
+
+def fmt(x):
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
+
+
+def verdict(c):
+    r = c["ratio"]
+    if r is None or c["better"] == "-":
+        return ""
+    win = r >= 1.0 if c["better"] == "higher" else r <= 1.0
+    return "rzs" if win else "zram"
+
+
+lines = [
+    "# rzs vs zram (lz4), one guest",
+    "",
+    f"{doc['date']}: Linux {meta['kernel']}, {meta['ncpu']} vCPUs, {meta['mem_kb'] // 1024} MiB RAM, "
+    f"QEMU TCG (no KVM). {meta['reps']} repetitions, devices alternating; median [min-max]. "
+    "Absolute figures are emulated and small; the rzs/zram ratio is what counts. "
+    f"fio: 4 KiB direct psync I/O over {meta['fio_mb']} MiB, {meta['fio_secs']} s per run; "
+    "*comp* = fio compressible buffers (half random, half zero per 512 B), "
+    "*corpus* = pages cut from this machine's binaries, text and .gz files plus zero and "
+    f"same-filled pages. Swap: {meta['swap_mb']} MiB working set of corpus pages in a "
+    f"{meta['swap_limit_mb']} MiB memory cgroup (2.5x), one sequential and one random verified pass.",
+    "",
+]
+
+
+def cell(c, d):
+    s = c[d]
+    return f"{fmt(s['median'])} [{fmt(s['min'])}-{fmt(s['max'])}]" if s else "-"
+
+
+for group in dict.fromkeys(c["group"] for c in cases.values()):
+    lines += ["", f"## {group}", "", "| case | unit | rzs | zram | rzs/zram | ahead |", "|---|---|---|---|---|---|"]
+    for name, c in cases.items():
+        if c["group"] == group:
+            lines.append(f"| {name} | {c['unit']} | {cell(c, 'rzs')} | {cell(c, 'zram')} | {fmt(c['ratio'])} | {verdict(c)} |")
+lines += [
+    "",
+    "## Codec (native, userspace): lz4_flex 0.14.0 vs liblz4 "
+    f"{codec['liblz4_version'] // 10000}.{codec['liblz4_version'] // 100 % 100}.{codec['liblz4_version'] % 100}",
+    "",
+    "Pages the codec sees (same-filled left out); compress = `rzs_core::codec` (lz4_flex, "
+    "preallocated table) vs `LZ4_compress_fast_extState`; MiB/s of page data, median of "
+    f"{codec['reps']} runs. *lz4_flex (rzs)* is lz4_flex with rzs's build-time patch "
+    "(scripts/patches/crates/), as rzs.ko links it; *lz4_flex (stock)* is the crate as published.",
+    "",
+    "| pages | codec | compress MiB/s | decompress MiB/s | ratio | flex/C compress | flex/C decompress |",
+    "|---|---|---|---|---|---|---|",
+]
+runs = [("lz4_flex (rzs)", codec)] + ([("lz4_flex (stock)", codec_stock)] if codec_stock else [])
+for label, r in codec["results"].items():
+    rows = [(n, doc_["results"][label]["lz4_flex"], doc_["results"][label]["flex_over_c"]) for n, doc_ in runs]
+    rows.append(("liblz4", r["liblz4"], None))
+    for name, x, rel in rows:
+        extra = (fmt(rel["compress_flex_over_c"]), fmt(rel["decompress_flex_over_c"])) if rel else ("", "")
+        lines.append(
+            f"| {label} ({r['pages']}) | {name} | {fmt(x['compress_mib_s']['median'])} | "
+            f"{fmt(x['decompress_mib_s']['median'])} | {x['ratio']:.2f} | {extra[0]} | {extra[1]} |"
+        )
+wins = [n for n, c in cases.items() if verdict(c) == "rzs"]
+losses = [n for n, c in cases.items() if verdict(c) == "zram"]
+lines += ["", f"rzs ahead or level in {len(wins)} cases, behind in {len(losses)}: " + (", ".join(losses) or "none"), ""]
+with open(os.path.join(RESULTS, "summary.md"), "w") as f:
+    f.write("\n".join(lines))
+
+# The chart: throughput (rzs and zram side by side) and memory.
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+tp = [(n, c) for n, c in cases.items() if c["unit"] == "MiB/s" and c["rzs"] and c["zram"]]
+mem = [
+    (n, c)
+    for n, c in cases.items()
+    if c["rzs"] and c["zram"] and c["unit"] == "MiB" and c["better"] == "lower"
+]
+fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 0.32 * len(tp) + 2), gridspec_kw={"width_ratios": [3, 2]})
+ys = range(len(tp))
+h = 0.4
+ratios = [c["ratio"] for _, c in tp]
+a1.barh(list(ys), ratios, 0.6, color=["#2a9d4b" if r >= 1 else "#c0504d" for r in ratios])
+a1.axvline(1.0, color="black", lw=1)
+a1.set_xlim(0, max([1.2] + [r * 1.15 for r in ratios]))
+for y, r in zip(ys, ratios):
+    a1.text(r, y, f" {r:.2f}", va="center", fontsize=8)
+a1.set_yticks(list(ys), [n for n, _ in tp], fontsize=8)
+a1.invert_yaxis()
+a1.set_xlabel("rzs median / zram median (> 1: rzs faster)")
+a1.set_title("Throughput ratio, higher is better for rzs")
+ym = range(len(mem))
+a2.barh([y - h / 2 for y in ym], [c["rzs"]["median"] for _, c in mem], h, label="rzs", color="#2a7ab9")
+a2.barh([y + h / 2 for y in ym], [c["zram"]["median"] for _, c in mem], h, label="zram (lz4)", color="#c0504d")
+a2.set_yticks(list(ym), [f"{n.replace('stale memory after the swap workload exits', 'stale after exit')}  ×{c['ratio']:.2f}" for n, c in mem], fontsize=8)
+a2.invert_yaxis()
+a2.set_xlabel("MiB (median; ×rzs/zram)")
+a2.set_title("Memory, lower is better")
+a2.legend(loc="lower right")
+fig.suptitle(f"rzs vs zram, one TCG guest ({meta['ncpu']} vCPUs, {meta['mem_kb'] // 1024} MiB), {doc['date'][:10]}")
+fig.tight_layout()
+fig.savefig(os.path.join(RESULTS, "chart.png"), dpi=110)
+print(f"report: wrote {RESULTS}/latest.json, summary.md, chart.png")

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make bench`: rzs against zram (lz4) in one guest, plus the native codec benchmark.
+#   scripts/bench.sh KDIR
+# Builds the page corpus from this machine's files, runs rzs-codec-bench natively,
+# boots the test kernel once for bench/guest.sh, then bench/report.py writes
+# bench/results/{latest.json,summary.md,chart.png}.
+# Environment: BENCH_REPS, BENCH_FIO_MB, BENCH_FIO_SECS, BENCH_SWAP_MB (bench/guest.sh),
+# BENCH_VM_MEM (guest RAM, default 512M), RZS_OUT.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
+. "$root/scripts/versions.env"
+kdir=$1
+out=${RZS_OUT:-$root/tests/out}/bench
+results=$root/bench/results
+export BENCH_FIO_MB=${BENCH_FIO_MB:-64}
+mkdir -p "$out" "$results"
+(cd "$root" && cargo build --release --locked -q --workspace --bins) || die "cargo build of the benchmark tools failed"
+py=$RZS_VENV/bin/python3
+if ! "$py" -c 'import matplotlib' 2>/dev/null; then
+	log "installing matplotlib $MATPLOTLIB_VERSION into $RZS_VENV (for the chart)"
+	"$RZS_VENV/bin/pip" install -q "matplotlib==$MATPLOTLIB_VERSION" >"$RZS_CACHE/pip-bench.log" 2>&1 ||
+		die "pip install matplotlib==$MATPLOTLIB_VERSION failed (log: $RZS_CACHE/pip-bench.log)"
+fi
+
+log "page corpus from this machine's files: $BENCH_FIO_MB MiB for block I/O, 16 MiB for swap"
+"$root/target/release/rzs-corpus" --out "$out/corpus.bin" --mib "$BENCH_FIO_MB" --seed 1
+"$root/target/release/rzs-corpus" --out "$out/swap-corpus.bin" --mib 16 --seed 2 >/dev/null
+log "codec: lz4_flex vs liblz4, natively, on the corpus (lz4_flex as published, and as rzs.ko builds it)"
+ws=$("$root/scripts/patched-ws.sh")
+(cd "$ws" && cargo build --release -q -p rzs-bench) || die "cargo build of the codec benchmark (patched lz4_flex) failed"
+"$root/target/release/rzs-codec-bench" --corpus "$out/corpus.bin" >"$out/codec-stock.json"
+"$ws/target/release/rzs-codec-bench" --corpus "$out/corpus.bin" >"$out/codec.json"
+
+export RZS_VM_MEM=${BENCH_VM_MEM:-512M}
+log "booting $(basename "$kdir") in QEMU (TCG, $RZS_VM_MEM) for rzs vs zram; this takes a while"
+start=$(date +%s)
+RZS_VM_TIMEOUT=${RZS_VM_TIMEOUT:-5400} RZS_SUITE_TIMEOUT=${RZS_SUITE_TIMEOUT:-5000} \
+	"$root/tests/vm.sh" "$kdir" "$out" bench
+log "guest run took $(($(date +%s) - start)) s"
+rc=$(cat "$out/bench.rc" 2>/dev/null || echo missing)
+reports=$("$root/scripts/logscan.sh" "$out" || true)
+if [ -n "$reports" ]; then
+	printf '%s\n' "$reports"
+	die "the guest kernel log has reports (console: $out/console.log)"
+fi
+[ "$rc" = 0 ] || die "the guest benchmark failed (exit $rc; log: $out/bench.log, console: $out/console.log)"
+"$py" "$root/bench/report.py" "$out" "$results"
+cat "$results/summary.md"
