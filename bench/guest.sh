@@ -82,6 +82,16 @@ bench_fio() { # DEV REP
 	done
 	reset "$dev"
 
+	# Zero pages: no codec, no allocator. What is left is the block path and the slot
+	# table, so this case tells those apart from the codec.
+	say "$dev rep $rep: zero pages"
+	setup "$dev" $((2 * fio_mb))M
+	fio_case "$dev" "$rep" zero-fill write 1 --zero_buffers
+	for jobs in 1 "$ncpu"; do
+		fio_case "$dev" "$rep" zero-randread randread "$jobs" "${timed[@]}"
+	done
+	reset "$dev"
+
 	say "$dev rep $rep: corpus pages"
 	setup "$dev" $((2 * fio_mb))M
 	t0=$(date +%s.%N)
@@ -134,8 +144,8 @@ bench_swap() { # DEV REP
 say "guest: $ncpu CPUs, $((mem_kb / 1024)) MiB RAM, $(uname -r); reps $reps"
 load_rzs
 [ -e /sys/block/zram0 ] || modprobe zram num_devices=1
-printf '{"ncpu": %d, "mem_kb": %d, "kernel": "%s", "reps": %d, "fio_mb": %d, "fio_secs": %d, "swap_mb": %d, "swap_limit_mb": %d}\n' \
-	"$ncpu" "$mem_kb" "$(uname -r)" "$reps" "$fio_mb" "$secs" "$swap_mb" "$swap_limit_mb" >"$raw/meta.json"
+printf '{"cpu_flags_erms": %d, "ncpu": %d, "mem_kb": %d, "kernel": "%s", "reps": %d, "fio_mb": %d, "fio_secs": %d, "swap_mb": %d, "swap_limit_mb": %d}\n' \
+	"$(grep -m1 -c -w erms /proc/cpuinfo)" "$ncpu" "$mem_kb" "$(uname -r)" "$reps" "$fio_mb" "$secs" "$swap_mb" "$swap_limit_mb" >"$raw/meta.json"
 for rep in $(seq 0 $((reps - 1))); do
 	order=(rzs zram)
 	[ $((rep % 2)) = 1 ] && order=(zram rzs)

@@ -80,6 +80,7 @@ ncpu = meta["ncpu"]
 # 1. Block I/O.
 fio_cases = [("comp", rw) for rw in ("randwrite", "write", "randread", "read")]
 fio_cases += [("corpus", rw) for rw in ("randread", "read")]
+fio_cases += [("zero", "randread")]
 for jobs in (1, ncpu):
     for data, rw in fio_cases:
         stem = f"{data}-{rw}-j{jobs}"
@@ -124,8 +125,8 @@ def mismatches(p):
 add("Swap", "swap workload time", "s", "lower", runs_of("swap", swap_field(0)))
 add("Swap", "pages swapped out", "pages", "-", runs_of("swap", swap_field(1)))
 add("Swap", "pages swapped in", "pages", "-", runs_of("swap", swap_field(2)))
-add("Swap", "sequential verified pass", "MiB/s", "higher", runs_of("swap.log", swap_pass("seq")))
-add("Swap", "random verified pass", "MiB/s", "higher", runs_of("swap.log", swap_pass("random")))
+add("Swap", "swap: sequential verified pass", "MiB/s", "higher", runs_of("swap.log", swap_pass("seq")))
+add("Swap", "swap: random verified pass", "MiB/s", "higher", runs_of("swap.log", swap_pass("random")))
 bad = runs_of("swap.log", mismatches)
 if any(x != 0 for d in DEVS for x in bad[d]) or not all(bad[d] for d in DEVS):
     raise SystemExit(f"report: swap verification failed or missing: {bad}")
@@ -154,7 +155,10 @@ stock_path = os.path.join(OUT, "codec-stock.json")
 codec_stock = json.loads(read(stock_path)) if os.path.exists(stock_path) else None
 
 doc = {
-    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    # When the guest measured (not when this report ran).
+    "date": datetime.datetime.fromtimestamp(
+        os.path.getmtime(os.path.join(RAW, "meta.json")), datetime.timezone.utc
+    ).isoformat(timespec="seconds"),
     "guest": meta,
     "note": "guest under QEMU TCG (no KVM): absolute figures are emulated; only rzs/zram ratios from one run mean anything",
     "cases": cases,
@@ -184,10 +188,13 @@ lines = [
     "# rzs vs zram (lz4), one guest",
     "",
     f"{doc['date']}: Linux {meta['kernel']}, {meta['ncpu']} vCPUs, {meta['mem_kb'] // 1024} MiB RAM, "
-    f"QEMU TCG (no KVM). {meta['reps']} repetitions, devices alternating; median [min-max]. "
+    f"QEMU TCG (no KVM), guest CPU {'with' if meta.get('cpu_flags_erms') else 'without'} ERMS "
+    "(TCG emulates `rep movsb` byte by byte; see scripts/bench.sh). "
+    f"{meta['reps']} repetitions, devices alternating; median [min-max]. "
     "Absolute figures are emulated and small; the rzs/zram ratio is what counts. "
     f"fio: 4 KiB direct psync I/O over {meta['fio_mb']} MiB, {meta['fio_secs']} s per run; "
     "*comp* = fio compressible buffers (half random, half zero per 512 B), "
+    "*zero* = zero pages (no codec, no allocator: the block path and slot table alone), "
     "*corpus* = pages cut from this machine's binaries, text and .gz files plus zero and "
     f"same-filled pages. Swap: {meta['swap_mb']} MiB working set of corpus pages in a "
     f"{meta['swap_limit_mb']} MiB memory cgroup (2.5x), one sequential and one random verified pass.",
@@ -265,7 +272,11 @@ a2.barh([y + h / 2 for y in ym], [c["zram"]["median"] for _, c in mem], h, label
 a2.set_yticks(list(ym), [f"{n.replace('stale memory after the swap workload exits', 'stale after exit')}  ×{c['ratio']:.2f}" for n, c in mem], fontsize=8)
 a2.invert_yaxis()
 a2.set_xlabel("MiB (median; ×rzs/zram)")
-a2.set_title("Memory, lower is better")
+meta_pp = cases.get("metadata per page of disksize (MemFree drop on sizing 4 GiB)")
+pp = ""
+if meta_pp and meta_pp["rzs"] and meta_pp["zram"]:
+    pp = f"\nslot table: rzs {meta_pp['rzs']['median']:.1f} B/page, zram {meta_pp['zram']['median']:.1f} B/page"
+a2.set_title("Memory, lower is better" + pp)
 a2.legend(loc="lower right")
 fig.suptitle(f"rzs vs zram, one TCG guest ({meta['ncpu']} vCPUs, {meta['mem_kb'] // 1024} MiB), {doc['date'][:10]}")
 fig.tight_layout()

@@ -5,7 +5,7 @@
 #   tests/vm.sh KDIR OUT MODE [SUITE...]
 #
 # Environment: RZS_VM_MEM (default 1G), RZS_VM_CPUS (2), RZS_VM_TIMEOUT (seconds,
-# default 1800), RZS_KVM=1 to use KVM where it works (it does not on this machine
+# default 1800), RZS_VM_QEMU_OPTS (extra QEMU arguments), RZS_KVM=1 to use KVM where it works (it does not on this machine
 # kind: guests hang at "Decompressing Linux"; TCG is the default).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +21,8 @@ rm -f "$out"/*.tap "$out"/*.rc "$out"/*.err "$out/guest-done" "$out/dmesg.txt" "
 
 kvm=(--disable-kvm)
 [ "${RZS_KVM:-0}" = 1 ] && kvm=()
+# RZS_VM_QEMU_OPTS: extra QEMU arguments (make bench uses it for the guest CPU model).
+[ -n "${RZS_VM_QEMU_OPTS:-}" ] && kvm+=(--qemu-opts="$RZS_VM_QEMU_OPTS")
 env_vars="RZS_INJECT=${RZS_INJECT:-} RZS_SUITE_TIMEOUT=${RZS_SUITE_TIMEOUT:-900} RZS_KO=${RZS_KO:-$root/rzs.ko}"
 # make bench's settings (bench/guest.sh), if given.
 env_vars+=$(env | grep -E '^BENCH_[A-Z_]+=[A-Za-z0-9.]+$' | sed 's/^/ /' | tr -d '\n' || true)
