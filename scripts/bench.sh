@@ -47,12 +47,6 @@ start=$(date +%s)
 RZS_VM_TIMEOUT=${RZS_VM_TIMEOUT:-5400} RZS_SUITE_TIMEOUT=${RZS_SUITE_TIMEOUT:-5000} \
 	"$root/tests/vm.sh" "$kdir" "$out" bench
 log "guest run took $(($(date +%s) - start)) s"
-rc=$(cat "$out/bench.rc" 2>/dev/null || echo missing)
-reports=$("$root/scripts/logscan.sh" "$out" || true)
-if [ -n "$reports" ]; then
-	printf '%s\n' "$reports"
-	die "the guest kernel log has reports (console: $out/console.log)"
-fi
-[ "$rc" = 0 ] || die "the guest benchmark failed (exit $rc; log: $out/bench.log, console: $out/console.log)"
+guest_ok "$out" bench "the guest benchmark"
 "$py" "$root/bench/report.py" "$out" "$results"
 cat "$results/summary.md"

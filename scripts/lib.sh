@@ -13,3 +13,16 @@ die() { printf 'rzs: error: %s\n' "$*" >&2; exit 1; }
 # HOSTRUSTC must match RUSTC: the kernel's `macros` proc-macro is a host crate.
 KMAKE_VARS="LLVM=-19 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=$RZS_TOOLS/bin/bindgen"
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
+
+# guest_ok OUT MODE WHAT: after a `tests/vm.sh ... MODE` run (demo, bench), die if the
+# guest's kernel log has reports or MODE's script did not exit 0.
+guest_ok() {
+	local out=$1 mode=$2 what=$3 rc reports
+	rc=$(cat "$out/$mode.rc" 2>/dev/null || echo missing)
+	reports=$("$(dirname "${BASH_SOURCE[0]}")/logscan.sh" "$out" || true)
+	if [ -n "$reports" ]; then
+		printf '%s\n' "$reports"
+		die "the guest kernel log has reports (console: $out/console.log)"
+	fi
+	[ "$rc" = 0 ] || die "$what failed (exit $rc; log: $out/$mode.log, console: $out/console.log)"
+}

@@ -11,11 +11,5 @@ log "booting $(basename "$kdir") in QEMU (TCG) for the demo; guest RAM ${RZS_VM_
 export RZS_VM_MEM
 "$root/tests/vm.sh" "$kdir" "$out" demo
 cat "$out/demo.log" 2>/dev/null || true
-rc=$(cat "$out/demo.rc" 2>/dev/null || echo missing)
-reports=$("$root/scripts/logscan.sh" "$out" || true)
-if [ -n "$reports" ]; then
-	printf '%s\n' "$reports"
-	die "the guest kernel log has reports (console: $out/console.log)"
-fi
-[ "$rc" = 0 ] || die "the demo failed (exit $rc; console: $out/console.log)"
+guest_ok "$out" demo "the demo"
 log "demo passed"
