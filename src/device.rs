@@ -170,6 +170,24 @@ impl Device {
         pr_info!("rzs{}: swap off: detached ({} leftover pages released)\n", self.index, released);
     }
 
+    /// Test only: corrupts the stored object of page `index` (see `Store::corrupt`).
+    /// `EPERM` unless the module was loaded with `debug_corrupt=Y`.
+    pub(crate) fn debug_corrupt(&self, index: u64) -> Result<usize> {
+        if !crate::debug_corrupt_allowed() {
+            return Err(EPERM);
+        }
+        let store = self.store.enter().ok_or(ENXIO)?;
+        let index = usize::try_from(index).map_err(|_| EINVAL)?;
+        if index >= store.pages() {
+            return Err(EINVAL);
+        }
+        // Allocated before the slot lock is taken (it disables preemption).
+        let junk = KVec::from_elem(0xffu8, store.max_compressed(), GFP_KERNEL)?;
+        let len = store.corrupt(index, &junk)?;
+        pr_warn!("rzs{}: debug_corrupt: page {} ({} bytes compressed) overwritten\n", self.index, index, len);
+        Ok(len)
+    }
+
     /// Pages the device's pool holds now.
     pub(crate) fn mem_used_pages(&self) -> u64 {
         self.store.enter().map_or(0, |s| s.mem_used_pages())

@@ -103,6 +103,11 @@ macro_rules! module_param {
 }
 pub(crate) use module_param;
 
+/// `param_ops_bool` from the kernel (the cell is a `ParamCell<bool>`).
+pub(crate) const fn bool_ops() -> *const bindings::kernel_param_ops {
+    core::ptr::addr_of!(bindings::param_ops_bool)
+}
+
 /// `param_ops_uint` from the kernel.
 pub(crate) const fn uint_ops() -> *const bindings::kernel_param_ops {
     core::ptr::addr_of!(bindings::param_ops_uint)

@@ -51,6 +51,13 @@ static SWAP_NOTIFY: ParamCell<u32> = ParamCell::new(swap::Mode::Auto as u32);
 module_param!(SWAP_NOTIFY, "swap_notify", &swap::MODE_OPS, "string", "How freed swap slots are reported: auto (default: events if the kernel has the swap event notifier patch, else bdev), events, bdev (swap_slot_free_notify) or off");
 static MEM_LIMIT: ParamCell<u64> = ParamCell::new(0);
 module_param!(MEM_LIMIT, "mem_limit", &params::SIZE_OPS, "size", "Initial limit on the memory each device may use, e.g. 256M (default 0: none)");
+static DEBUG_CORRUPT: ParamCell<bool> = ParamCell::new(false);
+module_param!(DEBUG_CORRUPT, "debug_corrupt", params::bool_ops(), "bool", "Test only: let root corrupt a stored page by writing its index to /sys/block/rzsN/debug_corrupt, to test the -EIO path (default N: the file refuses writes)");
+
+/// Whether `debug_corrupt=Y` was given at load time.
+pub(crate) fn debug_corrupt_allowed() -> bool {
+    DEBUG_CORRUPT.get()
+}
 
 /// A device together with its disk. Field order is drop order: the disk goes first,
 /// so no bio can reach `dev` after it is freed.

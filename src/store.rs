@@ -254,6 +254,29 @@ impl Store {
         self.pool.total_pages()
     }
 
+    /// Test only (`debug_corrupt=Y`): overwrites the compressed object of slot
+    /// `index` with `junk` (0xff bytes: an LZ4 literal run longer than any object, so
+    /// decoding must fail). Returns the object's size; `EINVAL` if the slot holds no
+    /// compressed object (empty, same-filled or raw: nothing a decoder would check).
+    pub(crate) fn corrupt(&self, index: usize, junk: &[u8]) -> Result<usize> {
+        let l = self.lock(index).ok_or(EINVAL)?;
+        match l.g.get() {
+            Entry::Object(o) if !o.is_raw() => {
+                let len = o.size();
+                let bytes = junk.get(..len).ok_or(EINVAL)?;
+                // SAFETY: `o` is in the table and we hold its slot lock, so the handle
+                // is live, `len` bytes long, and no reader maps it during the call.
+                unsafe { self.pool.write(o.handle(), bytes) };
+                Ok(len)
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// The longest compressed object this store keeps.
+    pub(crate) fn max_compressed(&self) -> usize {
+        self.max_compressed
+    }
 }
 
 impl Drop for Store {

@@ -4,7 +4,10 @@
 //! - `mm_stat`: orig_data_size compr_data_size mem_used_total mem_limit
 //!   mem_used_max same_pages pages_compacted huge_pages (bytes or pages, as zram);
 //! - `io_stat`: failed_reads failed_writes invalid_io notify_free;
-//! - `disksize`: bytes.
+//! - `disksize`: bytes;
+//! - `debug_corrupt` (write-only, test only): writing a page index corrupts that
+//!   page's compressed object, when the module was loaded with `debug_corrupt=Y`
+//!   (otherwise `-EPERM`), so tests can prove a corrupt page reads as `-EIO`.
 //! The full set is `RZS_IOC_GET_STATS` (what `rzsctl` reads).
 
 use core::fmt::Write;
@@ -45,15 +48,31 @@ const fn attr(name: &'static core::ffi::CStr, show: Show) -> Attr {
     })
 }
 
+type Store = unsafe extern "C" fn(*mut bindings::device, *mut bindings::device_attribute, *const c_char, usize) -> isize;
+
+const fn wo_attr(name: &'static core::ffi::CStr, store: Store) -> Attr {
+    Attr(bindings::device_attribute {
+        attr: bindings::attribute {
+            name: name.as_ptr() as *const c_char,
+            mode: 0o200,
+            // SAFETY: as in `attr`.
+            ..unsafe { core::mem::zeroed() }
+        },
+        show: None,
+        store: Some(store),
+    })
+}
+
 static MM_STAT: Attr = attr(c"mm_stat", mm_stat_show);
 static IO_STAT: Attr = attr(c"io_stat", io_stat_show);
 static DISKSIZE: Attr = attr(c"disksize", disksize_show);
+static DEBUG_CORRUPT: Attr = wo_attr(c"debug_corrupt", debug_corrupt_store);
 
-static ATTRS: Table<bindings::attribute, 4> =
-    Table([&MM_STAT.0.attr, &IO_STAT.0.attr, &DISKSIZE.0.attr, core::ptr::null()]);
+static ATTRS: Table<bindings::attribute, 5> =
+    Table([&MM_STAT.0.attr, &IO_STAT.0.attr, &DISKSIZE.0.attr, &DEBUG_CORRUPT.0.attr, core::ptr::null()]);
 
 static GROUP: Group = Group(bindings::attribute_group {
-    attrs: &ATTRS.0 as *const [*const bindings::attribute; 4] as *mut *mut bindings::attribute,
+    attrs: &ATTRS.0 as *const [*const bindings::attribute; 5] as *mut *mut bindings::attribute,
     // SAFETY: no name, no visibility callbacks, no binary attributes: all-zero.
     ..unsafe { core::mem::zeroed() }
 });
@@ -129,5 +148,34 @@ unsafe extern "C" fn disksize_show(dev: *mut bindings::device, _a: *mut bindings
         show(dev, buf, |d, w| {
             let _ = writeln!(w, "{}", d.stats().disksize);
         })
+    }
+}
+
+/// Parses a decimal number written to a sysfs file (one trailing newline allowed).
+fn parse_u64(bytes: &[u8]) -> Option<u64> {
+    let s = core::str::from_utf8(bytes).ok()?;
+    s.strip_suffix('\n').unwrap_or(s).parse().ok()
+}
+
+unsafe extern "C" fn debug_corrupt_store(
+    dev: *mut bindings::device,
+    _a: *mut bindings::device_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    // SAFETY: sysfs calls `store` for our disks' attributes (see `show`), with `buf`
+    // holding `count` bytes.
+    let (d, input) = unsafe {
+        match crate::blk::driver_of_device::<Device>(dev) {
+            Some(d) => (d, core::slice::from_raw_parts(buf as *const u8, count)),
+            None => return kernel::error::code::ENODEV.to_errno() as isize,
+        }
+    };
+    let Some(index) = parse_u64(input) else {
+        return kernel::error::code::EINVAL.to_errno() as isize;
+    };
+    match d.debug_corrupt(index) {
+        Ok(_) => count as isize,
+        Err(e) => e.to_errno() as isize,
     }
 }
