@@ -7,6 +7,11 @@
 //! `--passes` passes over the memory (sequential or random order), each regenerating
 //! the expected content of every page and comparing. Nothing but the data itself is
 //! kept, so verification needs no extra memory. Exits 1 on any mismatch.
+//!
+//! `--rewrite` makes each pass also rewrite every page it verified with the content of
+//! its next generation (one byte per page records it), so pages keep going out to swap
+//! dirty and old swap slots keep being freed; `--seconds` bounds the run by time
+//! instead of by `--passes` (a swap storm: `tests/suites/60-stress.sh`).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -40,6 +45,18 @@ struct Args {
     /// Stay alive (sleeping) for this many seconds after the last pass.
     #[arg(long, default_value_t = 0)]
     hold: u64,
+    /// Rewrite each page with new content after verifying it.
+    #[arg(long)]
+    rewrite: bool,
+    /// Keep making passes until this many seconds have passed since the fill ended
+    /// (0: make exactly `--passes` passes).
+    #[arg(long, default_value_t = 0)]
+    seconds: u64,
+}
+
+/// The seed of generation `gen` of every page.
+fn gen_seed(seed: u64, gen: u8) -> u64 {
+    seed ^ (gen as u64).wrapping_mul(0xd6e8_feb8_6659_fd93)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -202,9 +219,15 @@ fn main() -> ExitCode {
         t0.elapsed().as_secs_f64()
     );
     let mut expect = vec![0u8; PAGE];
+    let mut gens = vec![0u8; if a.rewrite { pages } else { 0 }];
     let mut bad = 0u64;
     let mut checked = 0u64;
-    for pass in 0..a.passes {
+    let mut rewritten = 0u64;
+    let t_end = Instant::now();
+    let deadline = std::time::Duration::from_secs(a.seconds);
+    let out_of_time = || a.seconds > 0 && t_end.elapsed() >= deadline;
+    let mut pass = 0u32;
+    while (a.seconds == 0 && pass < a.passes) || (a.seconds > 0 && !out_of_time()) {
         let t = Instant::now();
         let mut x = (a.seed ^ ((pass as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d))) | 1;
         let random = match a.order {
@@ -212,7 +235,11 @@ fn main() -> ExitCode {
             Order::Random => true,
             Order::Both => pass % 2 == 1,
         };
+        let mut done = 0;
         for k in 0..pages {
+            if k % 256 == 0 && out_of_time() {
+                break;
+            }
             let i = match random {
                 false => k,
                 true => {
@@ -220,29 +247,37 @@ fn main() -> ExitCode {
                     (x % pages as u64) as usize
                 }
             };
-            src.fill(&mut expect, i as u64, a.seed);
-            let got = &mem[i * PAGE..(i + 1) * PAGE];
+            let gen = gens.get(i).copied().unwrap_or(0);
+            src.fill(&mut expect, i as u64, gen_seed(a.seed, gen));
+            let got = &mut mem[i * PAGE..(i + 1) * PAGE];
             checked += 1;
+            done += 1;
             if got != &expect[..] {
                 bad += 1;
                 if bad <= 10 {
-                    eprintln!("rzs-memtest: page {i} corrupt in pass {pass}");
+                    eprintln!("rzs-memtest: page {i} corrupt in pass {pass} (generation {gen})");
                 }
+            }
+            if let Some(g) = gens.get_mut(i) {
+                *g = g.wrapping_add(1);
+                src.fill(got, i as u64, gen_seed(a.seed, *g));
+                rewritten += 1;
             }
         }
         println!(
             "rzs-memtest: pass {} ({}) verified {} pages in {:.1} s",
             pass + 1,
             if random { "random" } else { "seq" },
-            pages,
+            done,
             t.elapsed().as_secs_f64()
         );
+        pass += 1;
     }
     if a.hold > 0 {
         std::thread::sleep(std::time::Duration::from_secs(a.hold));
     }
     println!(
-        "rzs-memtest: checked={checked} mismatches={bad} seconds={:.1}",
+        "rzs-memtest: checked={checked} rewritten={rewritten} mismatches={bad} seconds={:.1}",
         t0.elapsed().as_secs_f64()
     );
     if bad == 0 {
