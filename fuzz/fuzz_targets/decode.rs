@@ -5,15 +5,10 @@
 //! then holds exactly one page) or `Err`, and never panic or touch memory outside
 //! the buffer.
 //!
-//! Run (from `fuzz/`; works on the stable toolchain, RUSTC_BOOTSTRAP unlocks the
-//! `-Z` sanitizer flags cargo-fuzz passes; needs `cargo install cargo-fuzz --locked`):
-//!
-//! ```text
-//! RUSTC_BOOTSTRAP=1 cargo fuzz run decode -- -max_total_time=20 -max_len=8192
-//! ```
-//!
-//! With cargo-fuzz 0.13.2 and rustc 1.95 on 2 cores this ran about 75,000 inputs a
-//! second under AddressSanitizer (1.59 M runs in 20 s, no crash).
+//! Run it with `scripts/fuzz.sh [SECONDS]`: it builds a copy of this project that
+//! links lz4_flex patched as the kernel module does (scripts/patches/crates/), with
+//! the cargo-fuzz pinned in scripts/versions.env, on the stable toolchain
+//! (RUSTC_BOOTSTRAP=1 unlocks the `-Z` flags cargo-fuzz passes).
 
 #![no_main]
 
