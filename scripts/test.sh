@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test rzs has, one summary line at the end.
 #   1. userspace: cargo test on the workspace (and rzs-core once more on the patched
-#      lz4_flex the module links), cargo fmt --check, cargo clippy -D warnings
+#      lz4_flex the module links), cargo fmt --check, cargo clippy -D warnings, and
+#      cargo fuzz (scripts/fuzz.sh: $RZS_FUZZ_SECONDS s per target, default 20)
 #   2. guest: the QEMU-booted suites under tests/suites/ (TAP), plus a scan of the guest's
 #      kernel log for BUG / Oops / WARNING / KASAN / lockdep / kmemleak reports
 # Prints "N passed, N failed, N skipped" and exits non-zero on any failure.
@@ -49,6 +50,20 @@ if (cd "$root" && cargo fmt --all --check >/dev/null 2>&1); then count pass; ech
 if (cd "$root" && cargo clippy --workspace --all-targets --locked -q -- -D warnings >"$out.clippy.log" 2>&1); then
 	count pass; echo "ok - cargo clippy -D warnings"
 else count fail "cargo clippy -D warnings"; echo "not ok - cargo clippy -D warnings"; sed 's/^/# /' "$out.clippy.log" | head -n 30; fi
+
+fuzz_secs=${RZS_FUZZ_SECONDS:-20}
+echo "== userspace: cargo fuzz ($fuzz_secs s per target)"
+fz=$("$root/scripts/fuzz.sh" "$fuzz_secs")
+fz_rc=$?
+printf '%s\n' "$fz"
+fz_nf=0
+while IFS= read -r line; do
+	case $line in
+	"not ok - "*) count fail "${line#not ok - }"; fz_nf=$((fz_nf + 1)) ;;
+	"ok - "*) count pass ;;
+	esac
+done <<<"$fz"
+[ $fz_rc != 0 ] && [ $fz_nf = 0 ] && count fail "cargo fuzz: scripts/fuzz.sh exited $fz_rc"
 
 echo "== kernel patches: apply to the test kernel's source, checkpatch --strict clean"
 for p in "$root"/scripts/patches/*.patch; do
