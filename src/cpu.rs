@@ -55,6 +55,13 @@ impl Drop for NoPreempt {
 /// One CPU's compression state.
 pub(crate) struct Workspace {
     pub comp: Compressor,
+    /// A stable copy of the page being written. The source page may change while it
+    /// is written (O_DIRECT from user memory, a file system without stable pages):
+    /// the page is copied here first, and only the copy is checked for same-fill,
+    /// compressed and stored raw, so the stored object always decodes to exactly one
+    /// page's worth of what the caller wrote. (Compressing a changing page is zram's
+    /// known bug class; lz4_flex's match finder can even trip an overflow check.)
+    pub page: rzs_core::page::Page,
 }
 
 struct Entry {
@@ -87,11 +94,13 @@ impl Workspaces {
             let p: *mut Workspace = b.as_mut_ptr().cast();
             // SAFETY: `p` points to the uninitialised, exclusively owned workspace.
             // `Compressor::init_in_place` initialises the compressor without a stack
-            // temporary. `UnsafeCell<T>` has the layout of `T`, so the box is then
-            // fully initialised.
+            // temporary and `write_bytes` zeroes the page buffer (a valid `[u8; N]`).
+            // `UnsafeCell<T>` has the layout of `T`, so the box is then fully
+            // initialised.
             let ws = unsafe {
                 let comp = &mut *(core::ptr::addr_of_mut!((*p).comp) as *mut MaybeUninit<Compressor>);
                 Compressor::init_in_place(comp);
+                core::ptr::addr_of_mut!((*p).page).write_bytes(0, 1);
                 b.assume_init()
             };
             entries.push(Entry { busy: AtomicBool::new(false), ws }, GFP_KERNEL)?;

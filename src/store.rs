@@ -150,39 +150,47 @@ impl Store {
         had
     }
 
-    /// Stores one page at `index`.
+    /// Stores one page at `index`. `data` may change during the call (see
+    /// `Workspace::page`): what is stored is one snapshot of it.
     pub(crate) fn write(&self, index: usize, data: &Page, stats: &Stats) -> core::result::Result<(), StoreError> {
         if index >= self.pages() {
             return Err(StoreError::OutOfRange);
         }
-        if let Some(w) = page::same_filled(data) {
-            return self.install(index, Entry::Same(w as u64), stats);
-        }
         let limit = self.mem_limit_pages.load(Ordering::Relaxed);
-        // Compress with preemption off, allocate without sleeping; if that fails,
-        // allocate with NOIO outside the workspace and compress again.
+        // Snapshot and compress with preemption off, allocate without sleeping; if
+        // that fails, allocate with NOIO outside the workspace and start again.
         let mut sleeping_alloc: Option<(zs::Handle, usize)> = None;
-        for _attempt in 0..3 {
-            if limit != 0 && self.pool.total_pages() >= limit {
-                if let Some((h, _)) = sleeping_alloc.take() {
-                    // SAFETY: `h` is ours, never entered the table.
-                    unsafe { self.pool.free(h) };
-                }
-                return Err(StoreError::Limit);
+        let free_unused = |a: Option<(zs::Handle, usize)>| {
+            if let Some((h, _)) = a {
+                // SAFETY: `h` is ours, never entered the table.
+                unsafe { self.pool.free(h) };
             }
+        };
+        for _attempt in 0..3 {
             let mut g = self.ws.get();
             let ws = g.ws();
-            let (src, len): (&[u8], usize) = match ws.comp.compress_max(data, self.max_compressed) {
+            ws.page.copy_from_slice(data);
+            if let Some(w) = page::same_filled(&ws.page) {
+                drop(g);
+                free_unused(sleeping_alloc.take());
+                return self.install(index, Entry::Same(w as u64), stats);
+            }
+            if limit != 0 && self.pool.total_pages() >= limit {
+                drop(g);
+                free_unused(sleeping_alloc.take());
+                return Err(StoreError::Limit);
+            }
+            let (src, len): (&[u8], usize) = match ws.comp.compress_max(&ws.page, self.max_compressed) {
                 Encoded::Compressed(c) => (c, c.len()),
-                Encoded::Incompressible => (&data[..], PAGE_SIZE),
+                Encoded::Incompressible => (&ws.page[..], PAGE_SIZE),
             };
             let h = match sleeping_alloc.take() {
                 Some((h, l)) if l == len => h,
-                Some((h, _)) => {
-                    // The page changed between two compressions (not stable): its
-                    // new size differs, so drop this object and start over.
-                    // SAFETY: `h` is ours, never entered the table.
-                    unsafe { self.pool.free(h) };
+                Some(a) => {
+                    // The page changed between two snapshots: its new size differs,
+                    // so drop this object and start over.
+                    drop(g);
+                    free_unused(Some(a));
                     continue;
                 }
                 None => match self.pool.alloc(len, zs::gfp::ATOMIC_TRY) {
@@ -209,10 +217,7 @@ impl Store {
             stats.update_max(self.pool.total_pages());
             return self.install(index, Entry::Object(obj), stats);
         }
-        if let Some((h, _)) = sleeping_alloc {
-            // SAFETY: `h` is ours, never entered the table.
-            unsafe { self.pool.free(h) };
-        }
+        free_unused(sleeping_alloc);
         Err(StoreError::NoMem)
     }
 
