@@ -4,6 +4,8 @@
 #   make run    install what is missing, build, boot the test kernel, demo swap on rzs
 #   make test   every test: userspace cargo suites and the QEMU-booted suites
 #   make bench  rzs vs zram in one guest, and lz4_flex vs liblz4; bench/results/
+#   make stress the long runs: cargo fuzz, long stress suites, every suite on the
+#               debug kernel (KASAN, lockdep, kmemleak); about 1.5 h
 #
 # Other targets: deps, kernel, module, clean. Variables:
 #   KERNEL=std|debug   which cached test kernel to build and boot (default std)
@@ -29,12 +31,12 @@ else
 kernel_dep :=
 endif
 
-.PHONY: all deps kernel module run test bench clean help
+.PHONY: all deps kernel module run test bench stress clean help
 
 all: module
 
 help:
-	@sed -n '3,17p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -54,6 +56,9 @@ test: module
 
 bench: module
 	@$(ROOT)/scripts/bench.sh $(KDIR)
+
+stress: module
+	@$(ROOT)/scripts/stress.sh $(KDIR)
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -s -C $(KDIR) M=$(ROOT) $(KMAKE_VARS) clean; fi

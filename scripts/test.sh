@@ -6,7 +6,7 @@
 #   2. guest: the QEMU-booted suites under tests/suites/ (TAP), plus a scan of the guest's
 #      kernel log for BUG / Oops / WARNING / KASAN / lockdep / kmemleak reports
 # Prints "N passed, N failed, N skipped" and exits non-zero on any failure.
-#   scripts/test.sh KDIR [SUITE...]
+#   scripts/test.sh KDIR [SUITE...]     (RZS_GUEST_ONLY=1: step 2 only)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -25,71 +25,74 @@ count() { # result desc
 	esac
 }
 
-echo "== userspace: cargo test"
-if cargo_out=$(cd "$root" && cargo test --workspace --locked 2>&1); then :; fi
-printf '%s\n' "$cargo_out" | grep -E '^test |^test result|panicked|^error' | grep -v ' \.\.\. ok$' || true
-while read -r p f i; do
-	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
-	[ "$f" -gt 0 ] && failures+=("cargo test: $f failed")
-done < <(printf '%s\n' "$cargo_out" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
-printf '%s\n' "$cargo_out" | grep -q '^test result' || count fail "cargo test did not run (build error?)"
-printf '%s\n' "$cargo_out" | grep -q '^error' && count fail "cargo test: build error"
+# RZS_GUEST_ONLY=1 (make stress): only the guest suites, not the userspace and build checks.
+if [ -z "${RZS_GUEST_ONLY:-}" ]; then
+	echo "== userspace: cargo test"
+	if cargo_out=$(cd "$root" && cargo test --workspace --locked 2>&1); then :; fi
+	printf '%s\n' "$cargo_out" | grep -E '^test |^test result|panicked|^error' | grep -v ' \.\.\. ok$' || true
+	while read -r p f i; do
+		passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
+		[ "$f" -gt 0 ] && failures+=("cargo test: $f failed")
+	done < <(printf '%s\n' "$cargo_out" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
+	printf '%s\n' "$cargo_out" | grep -q '^test result' || count fail "cargo test did not run (build error?)"
+	printf '%s\n' "$cargo_out" | grep -q '^error' && count fail "cargo test: build error"
 
-echo "== userspace: rzs-core again, on lz4_flex as the module builds it (scripts/patches/crates/)"
-if ws=$("$root/scripts/patched-ws.sh") && pout=$(cd "$ws" && cargo test -p rzs-core 2>&1); then :; fi
-printf '%s\n' "${pout:-}" | grep -E '^test result|panicked|^error' || true
-while read -r p f i; do
-	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
-	[ "$f" -gt 0 ] && failures+=("cargo test (patched lz4_flex): $f failed")
-done < <(printf '%s\n' "${pout:-}" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
-printf '%s\n' "${pout:-}" | grep -q '^test result' || count fail "cargo test on the patched lz4_flex did not run"
+	echo "== userspace: rzs-core again, on lz4_flex as the module builds it (scripts/patches/crates/)"
+	if ws=$("$root/scripts/patched-ws.sh") && pout=$(cd "$ws" && cargo test -p rzs-core 2>&1); then :; fi
+	printf '%s\n' "${pout:-}" | grep -E '^test result|panicked|^error' || true
+	while read -r p f i; do
+		passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
+		[ "$f" -gt 0 ] && failures+=("cargo test (patched lz4_flex): $f failed")
+	done < <(printf '%s\n' "${pout:-}" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
+	printf '%s\n' "${pout:-}" | grep -q '^test result' || count fail "cargo test on the patched lz4_flex did not run"
 
-echo "== userspace: style and lints"
-if (cd "$root" && cargo fmt --all --check >/dev/null 2>&1); then count pass; echo "ok - cargo fmt --check"; else
-	count fail "cargo fmt --check"; echo "not ok - cargo fmt --check"; fi
-if (cd "$root" && cargo clippy --workspace --all-targets --locked -q -- -D warnings >"$out.clippy.log" 2>&1); then
-	count pass; echo "ok - cargo clippy -D warnings"
-else count fail "cargo clippy -D warnings"; echo "not ok - cargo clippy -D warnings"; sed 's/^/# /' "$out.clippy.log" | head -n 30; fi
+	echo "== userspace: style and lints"
+	if (cd "$root" && cargo fmt --all --check >/dev/null 2>&1); then count pass; echo "ok - cargo fmt --check"; else
+		count fail "cargo fmt --check"; echo "not ok - cargo fmt --check"; fi
+	if (cd "$root" && cargo clippy --workspace --all-targets --locked -q -- -D warnings >"$out.clippy.log" 2>&1); then
+		count pass; echo "ok - cargo clippy -D warnings"
+	else count fail "cargo clippy -D warnings"; echo "not ok - cargo clippy -D warnings"; sed 's/^/# /' "$out.clippy.log" | head -n 30; fi
 
-fuzz_secs=${RZS_FUZZ_SECONDS:-20}
-echo "== userspace: cargo fuzz ($fuzz_secs s per target)"
-fz=$("$root/scripts/fuzz.sh" "$fuzz_secs")
-fz_rc=$?
-printf '%s\n' "$fz"
-fz_nf=0
-while IFS= read -r line; do
-	case $line in
-	"not ok - "*) count fail "${line#not ok - }"; fz_nf=$((fz_nf + 1)) ;;
-	"ok - "*) count pass ;;
-	esac
-done <<<"$fz"
-[ $fz_rc != 0 ] && [ $fz_nf = 0 ] && count fail "cargo fuzz: scripts/fuzz.sh exited $fz_rc"
+	fuzz_secs=${RZS_FUZZ_SECONDS:-20}
+	echo "== userspace: cargo fuzz ($fuzz_secs s per target)"
+	fz=$("$root/scripts/fuzz.sh" "$fuzz_secs")
+	fz_rc=$?
+	printf '%s\n' "$fz"
+	fz_nf=0
+	while IFS= read -r line; do
+		case $line in
+		"not ok - "*) count fail "${line#not ok - }"; fz_nf=$((fz_nf + 1)) ;;
+		"ok - "*) count pass ;;
+		esac
+	done <<<"$fz"
+	[ $fz_rc != 0 ] && [ $fz_nf = 0 ] && count fail "cargo fuzz: scripts/fuzz.sh exited $fz_rc"
 
-echo "== kernel patches: apply to the test kernel's source, checkpatch --strict clean"
-for p in "$root"/scripts/patches/*.patch; do
-	[ -e "$p" ] || continue
-	if [ -x "$kdir/scripts/checkpatch.pl" ] && perl "$kdir/scripts/checkpatch.pl" --strict --no-tree -q "$p" >"$out.checkpatch.log" 2>&1; then
-		count pass; echo "ok - checkpatch --strict $(basename "$p")"
+	echo "== kernel patches: apply to the test kernel's source, checkpatch --strict clean"
+	for p in "$root"/scripts/patches/*.patch; do
+		[ -e "$p" ] || continue
+		if [ -x "$kdir/scripts/checkpatch.pl" ] && perl "$kdir/scripts/checkpatch.pl" --strict --no-tree -q "$p" >"$out.checkpatch.log" 2>&1; then
+			count pass; echo "ok - checkpatch --strict $(basename "$p")"
+		else
+			count fail "checkpatch --strict $(basename "$p")"; echo "not ok - checkpatch --strict $(basename "$p")"
+			sed 's/^/# /' "$out.checkpatch.log" | head -n 20
+		fi
+	done
+
+	echo "== module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
+	nb=$out.nopatch-build
+	rm -rf "$nb" && mkdir -p "$nb"
+	cp -r "$root/Kbuild" "$root/src" "$root/core" "$root/scripts" "$root/Cargo.toml" "$root/Cargo.lock" "$root/tools" "$root/bench" "$nb/"
+	# shellcheck disable=SC2086
+	if make -s -C "$kdir" M="$nb" $KMAKE_VARS RZS_SWAP_EVENTS=n modules >"$nb.log" 2>&1 && [ -f "$nb/rzs.ko" ] &&
+		! nm -u "$nb/rzs.ko" | grep -q register_swap_event_notifier &&
+		! grep -q 'warning:' "$nb.log"; then
+		count pass; echo "ok - rzs.ko builds warning-free without the swap event API"
 	else
-		count fail "checkpatch --strict $(basename "$p")"; echo "not ok - checkpatch --strict $(basename "$p")"
-		sed 's/^/# /' "$out.checkpatch.log" | head -n 20
+		count fail "rzs.ko without the swap event API"; echo "not ok - rzs.ko without the swap event API"
+		sed 's/^/# /' "$nb.log" | head -n 30
 	fi
-done
-
-echo "== module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
-nb=$out.nopatch-build
-rm -rf "$nb" && mkdir -p "$nb"
-cp -r "$root/Kbuild" "$root/src" "$root/core" "$root/scripts" "$root/Cargo.toml" "$root/Cargo.lock" "$root/tools" "$root/bench" "$nb/"
-# shellcheck disable=SC2086
-if make -s -C "$kdir" M="$nb" $KMAKE_VARS RZS_SWAP_EVENTS=n modules >"$nb.log" 2>&1 && [ -f "$nb/rzs.ko" ] &&
-	! nm -u "$nb/rzs.ko" | grep -q register_swap_event_notifier &&
-	! grep -q 'warning:' "$nb.log"; then
-	count pass; echo "ok - rzs.ko builds warning-free without the swap event API"
-else
-	count fail "rzs.ko without the swap event API"; echo "not ok - rzs.ko without the swap event API"
-	sed 's/^/# /' "$nb.log" | head -n 30
+	rm -rf "$nb"
 fi
-rm -rf "$nb"
 
 echo "== userspace: release build of the tools the guest suites run"
 if (cd "$root" && cargo build --release --locked -q --workspace --bins); then count pass; echo "ok - cargo build --release"; else

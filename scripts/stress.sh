@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make stress`: the long reliability runs, too long for `make test`'s CI budget.
+#   1. cargo fuzz on rzs-core, RZS_STRESS_FUZZ_SECS (300) per target;
+#   2. the stress, bad-input and zram-regression suites on the std test kernel, for
+#      minutes instead of seconds (RZS_STRESS_SECS, RZS_STRESS_STORM_SECS, ...);
+#   3. every guest suite on the debug kernel (KASAN, lockdep, DEBUG_ATOMIC_SLEEP,
+#      kmemleak with a scan at the end, failslab, Rust debug assertions and overflow
+#      checks), with its kernel log scanned for any report. This is here rather than
+#      in `make test` because it does not fit CI's 90 minutes after a cold `make test`:
+#      the debug kernel builds in ~12-20 min and its suites take ~50 min under TCG.
+# Each part prints its own summary; the last line totals them. Exits non-zero if any
+# part failed.
+#   scripts/stress.sh KDIR          (KDIR: the std test kernel, as `make test` uses)
+# STRESS_PARTS="fuzz std debug" picks parts (default: all three).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
+kdir=$1
+parts=${STRESS_PARTS:-fuzz std debug}
+out=${RZS_OUT:-$root/tests/out}
+failed=()
+t0=$(date +%s)
+
+if [[ " $parts " == *" fuzz "* ]]; then
+	echo "== stress 1/3: cargo fuzz, ${RZS_STRESS_FUZZ_SECS:-300} s per target"
+	"$root/scripts/fuzz.sh" "${RZS_STRESS_FUZZ_SECS:-300}" || failed+=("cargo fuzz")
+fi
+
+if [[ " $parts " == *" std "* ]]; then
+	echo "== stress 2/3: long stress, bad input and regression suites ($(basename "$kdir"))"
+	# shellcheck disable=SC2031
+	RZS_GUEST_ONLY=1 RZS_OUT="$out/stress" \
+		RZS_STRESS_SECS=${RZS_STRESS_SECS:-480} \
+		RZS_STRESS_STORM_SECS=${RZS_STRESS_STORM_SECS:-720} \
+		RZS_REGRESS_SECS=${RZS_REGRESS_SECS:-120} \
+		RZS_IOCTL_FUZZ_N=${RZS_IOCTL_FUZZ_N:-200000} \
+		RZS_SUITE_TIMEOUT=3600 RZS_VM_TIMEOUT=7200 \
+		"$root/scripts/test.sh" "$kdir" "$root"/tests/suites/{60-stress,70-faults,80-bad-input,90-zram-regress}.sh ||
+		failed+=("long suites on the std kernel")
+fi
+
+if [[ " $parts " == *" debug "* ]]; then
+	echo "== stress 3/3: every suite on the debug kernel"
+	dk=$("$root/scripts/kernel.sh" debug) || die "the debug kernel did not build"
+	# rzs.ko for the debug kernel, built out of the way of the std one.
+	db=$out/debug-build
+	rm -rf "$db" && mkdir -p "$db"
+	cp -r "$root/Kbuild" "$root/src" "$root/core" "$root/scripts" "$root/Cargo.toml" "$root/Cargo.lock" "$root/tools" "$root/bench" "$db/"
+	# shellcheck disable=SC2086
+	if make -s -C "$dk" M="$db" $KMAKE_VARS modules >"$db.log" 2>&1; then
+		RZS_GUEST_ONLY=1 RZS_OUT="$out/debug" RZS_KO="$db/rzs.ko" \
+			RZS_SUITE_TIMEOUT=2400 RZS_VM_TIMEOUT=7200 \
+			"$root/scripts/test.sh" "$dk" || failed+=("suites on the debug kernel")
+	else
+		sed 's/^/# /' "$db.log" | tail -n 30
+		failed+=("rzs.ko for the debug kernel did not build")
+	fi
+fi
+
+echo
+echo "make stress: $(( ($(date +%s) - t0) / 60 )) min"
+if [ ${#failed[@]} -gt 0 ]; then
+	printf 'FAILED: %s\n' "${failed[@]}"
+	exit 1
+fi
+echo "make stress: every part passed"
