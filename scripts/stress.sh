@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make stress`: the long reliability runs, too long for `make test`'s CI budget.
-#   1. cargo fuzz on rzs-core, RZS_STRESS_FUZZ_SECS (300) per target;
+#   1. cargo fuzz on rzs-core, RZS_STRESS_FUZZ_SECS (180) per target;
 #   2. the stress, bad-input and zram-regression suites on the std test kernel, for
 #      minutes instead of seconds (RZS_STRESS_SECS, RZS_STRESS_STORM_SECS, ...);
 #   3. every guest suite on the debug kernel (KASAN, lockdep, DEBUG_ATOMIC_SLEEP,
@@ -22,18 +22,18 @@ failed=()
 t0=$(date +%s)
 
 if [[ " $parts " == *" fuzz "* ]]; then
-	echo "== stress 1/3: cargo fuzz, ${RZS_STRESS_FUZZ_SECS:-300} s per target"
-	"$root/scripts/fuzz.sh" "${RZS_STRESS_FUZZ_SECS:-300}" || failed+=("cargo fuzz")
+	echo "== stress 1/3: cargo fuzz, ${RZS_STRESS_FUZZ_SECS:-180} s per target"
+	"$root/scripts/fuzz.sh" "${RZS_STRESS_FUZZ_SECS:-180}" || failed+=("cargo fuzz")
 fi
 
 if [[ " $parts " == *" std "* ]]; then
 	echo "== stress 2/3: long stress, bad input and regression suites ($(basename "$kdir"))"
 	# shellcheck disable=SC2031
 	RZS_GUEST_ONLY=1 RZS_OUT="$out/stress" \
-		RZS_STRESS_SECS=${RZS_STRESS_SECS:-480} \
-		RZS_STRESS_STORM_SECS=${RZS_STRESS_STORM_SECS:-720} \
-		RZS_REGRESS_SECS=${RZS_REGRESS_SECS:-120} \
-		RZS_IOCTL_FUZZ_N=${RZS_IOCTL_FUZZ_N:-200000} \
+		RZS_STRESS_SECS=${RZS_STRESS_SECS:-300} \
+		RZS_STRESS_STORM_SECS=${RZS_STRESS_STORM_SECS:-600} \
+		RZS_REGRESS_SECS=${RZS_REGRESS_SECS:-60} \
+		RZS_IOCTL_FUZZ_N=${RZS_IOCTL_FUZZ_N:-100000} \
 		RZS_SUITE_TIMEOUT=3600 RZS_VM_TIMEOUT=7200 \
 		"$root/scripts/test.sh" "$kdir" "$root"/tests/suites/{60-stress,70-faults,80-bad-input,90-zram-regress}.sh ||
 		failed+=("long suites on the std kernel")
@@ -58,6 +58,10 @@ if [[ " $parts " == *" debug "* ]]; then
 fi
 
 echo
+# The figures the suites reported (GiB verified, pages swapped, faults injected, ...).
+for d in stress debug; do
+	grep -h '^# figure:' "$out/$d"/*.tap 2>/dev/null | sed "s/^# figure:/$d:/"
+done
 echo "make stress: $(( ($(date +%s) - t0) / 60 )) min"
 if [ ${#failed[@]} -gt 0 ]; then
 	printf 'FAILED: %s\n' "${failed[@]}"

@@ -139,6 +139,9 @@ else
 	echo "not ok - guest kernel log has reports:"; printf '%s\n' "$reports" | head -n 20 | sed 's/^/#   /'
 fi
 
+# What the stress, fault and fuzz suites measured (the README's reliability figures).
+grep -h '^# figure:' "$out"/*.tap 2>/dev/null | sed 's/^# figure:/figure:/'
+
 echo
 if [ $failed -gt 0 ]; then
 	echo "FAILED:"
