@@ -26,3 +26,11 @@ guest_ok() {
 	fi
 	[ "$rc" = 0 ] || die "$what failed (exit $rc; log: $out/$mode.log, console: $out/console.log)"
 }
+
+# copy_module_tree DEST: what an out-of-place `make -C KDIR M=DEST` of rzs.ko needs
+# (the module's sources and the cargo workspace its Kbuild reads lz4_flex's pin from).
+copy_module_tree() {
+	local r
+	r=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	cp -r "$r/Kbuild" "$r/src" "$r/core" "$r/scripts" "$r/Cargo.toml" "$r/Cargo.lock" "$r/tools" "$r/bench" "$1/"
+}

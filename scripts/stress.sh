@@ -45,7 +45,7 @@ if [[ " $parts " == *" debug "* ]]; then
 	# rzs.ko for the debug kernel, built out of the way of the std one.
 	db=$out/debug-build
 	rm -rf "$db" && mkdir -p "$db"
-	cp -r "$root/Kbuild" "$root/src" "$root/core" "$root/scripts" "$root/Cargo.toml" "$root/Cargo.lock" "$root/tools" "$root/bench" "$db/"
+	copy_module_tree "$db"
 	# shellcheck disable=SC2086
 	if make -s -C "$dk" M="$db" $KMAKE_VARS modules >"$db.log" 2>&1; then
 		RZS_GUEST_ONLY=1 RZS_OUT="$out/debug" RZS_KO="$db/rzs.ko" \

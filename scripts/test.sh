@@ -81,7 +81,7 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	echo "== module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
 	nb=$out.nopatch-build
 	rm -rf "$nb" && mkdir -p "$nb"
-	cp -r "$root/Kbuild" "$root/src" "$root/core" "$root/scripts" "$root/Cargo.toml" "$root/Cargo.lock" "$root/tools" "$root/bench" "$nb/"
+	copy_module_tree "$nb"
 	# shellcheck disable=SC2086
 	if make -s -C "$kdir" M="$nb" $KMAKE_VARS RZS_SWAP_EVENTS=n modules >"$nb.log" 2>&1 && [ -f "$nb/rzs.ko" ] &&
 		! nm -u "$nb/rzs.ko" | grep -q register_swap_event_notifier &&
