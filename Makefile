@@ -3,7 +3,9 @@
 # rzs top-level Makefile. The two commands a user needs:
 #   make run    install what is missing, build, boot the test kernel, demo swap on rzs
 #   make test   every test: userspace cargo suites and the QEMU-booted suites
-#   make bench  rzs vs zram in one guest, and lz4_flex vs liblz4; bench/results/
+#   make bench  rzs vs zram in one guest, and the codec against the kernel's; bench/results/
+#   make bench-codec  lz4_flex as rzs.ko builds it vs the kernel's C lz4, natively on
+#               this CPU with the kernel's objects and mem* routines (a few minutes)
 #   make stress the long runs: cargo fuzz, long stress suites, every suite on the
 #               debug kernel (KASAN, lockdep, kmemleak); about 1.5 h
 #
@@ -31,12 +33,12 @@ else
 kernel_dep :=
 endif
 
-.PHONY: all deps kernel module run test bench stress clean help
+.PHONY: all deps kernel module run test bench bench-codec stress clean help
 
 all: module
 
 help:
-	@sed -n '3,18p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,20p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -56,6 +58,9 @@ test: module
 
 bench: module
 	@$(ROOT)/scripts/bench.sh $(KDIR)
+
+bench-codec: module
+	@$(ROOT)/scripts/bench-codec.sh $(KDIR)
 
 stress: module
 	@$(ROOT)/scripts/stress.sh $(KDIR)

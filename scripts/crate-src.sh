@@ -6,6 +6,7 @@
 # If scripts/patches/crates/<crate>-<version>/ holds patches, the printed directory is
 # a copy of the source with them applied, cached under $RZS_CACHE/crates/ and keyed by
 # the patches' content; the registry copy itself is never modified.
+# RZS_CRATE_PATCHES=none prints the crate as published (make bench-codec's "stock").
 #   scripts/crate-src.sh lz4_flex
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +25,8 @@ else:
 ' "$crate")
 pdir=$root/scripts/patches/crates/$(basename "$src")
 patches=()
-for p in "$pdir"/*.patch; do [ -e "$p" ] && patches+=("$p"); done
+[ "${RZS_CRATE_PATCHES:-}" = none ] ||
+	for p in "$pdir"/*.patch; do [ -e "$p" ] && patches+=("$p"); done
 if [ ${#patches[@]} -eq 0 ]; then
 	echo "$src"
 	exit 0

@@ -221,6 +221,153 @@ pub fn make_page(src: &Sources, kind: Kind, i: u64, seed: u64, page: &mut [u8; P
     }
 }
 
+/// Fills `page` with a synthetic page of anonymous memory as a C or C++ program's
+/// heap holds it (what swap carries most): malloc chunks, each a size word then a
+/// body of pointers into the heap and into shared libraries, small integers,
+/// counters, short strings, doubles, or a free chunk's list pointers and zeros. The
+/// same `i` and `seed` give the same page.
+pub fn heap_page(i: u64, seed: u64, page: &mut [u8; PAGE]) {
+    const WORDS: &[&[u8]] = &[
+        b"name",
+        b"value",
+        b"id",
+        b"count",
+        b"size",
+        b"next",
+        b"user",
+        b"path",
+        b"/usr/lib",
+        b"config",
+        b"en_US.UTF-8",
+        b"true",
+        b"false",
+        b"null",
+        b"http",
+        b"item",
+        b"buffer",
+    ];
+    let mut h = mix64(i ^ seed.rotate_left(17));
+    let mut rnd = move || {
+        h = mix64(h);
+        h
+    };
+    let heap = 0x0000_55d4_a3c0_0000u64 + (rnd() % 64) * 0x10_0000;
+    let libs = 0x0000_7f3a_0000_0000u64 + (rnd() % 256) * 0x20_0000;
+    let mut w = [0u64; PAGE / 8];
+    let mut at = 0;
+    while at < w.len() {
+        // A chunk of 2..=40 words (16..=320 bytes), malloc's header first.
+        let words = (2 + rnd() % 39) as usize;
+        let end = (at + words).min(w.len());
+        w[at] = ((words as u64) * 8) | 1;
+        let kind = rnd() % 10;
+        let mut ctr = rnd() % 5000;
+        let mut s = Vec::new();
+        for (j, x) in w[at + 1..end].iter_mut().enumerate() {
+            *x = match kind {
+                // Structs: mostly pointers, with small fields between them.
+                0..=3 => match rnd() % 8 {
+                    0..=2 => (heap + rnd() % 0x10_0000) & !15,
+                    3 => (libs + rnd() % 0x1_0000) & !7,
+                    4 => rnd() % 100,
+                    5 => 0,
+                    _ => (rnd() % 64) | ((rnd() % 4) << 32),
+                },
+                // Arrays of 32-bit counters and indices.
+                4 | 5 => {
+                    let a = ctr;
+                    ctr += 1 + rnd() % 3;
+                    let b = ctr;
+                    ctr += 1 + rnd() % 3;
+                    a | (b << 32)
+                }
+                // Short strings, NUL-terminated, padded with zeros.
+                6 | 7 => {
+                    if j == 0 || s.is_empty() {
+                        s.clear();
+                        while s.len() < 8 * (end - at - 1 - j).min(6) {
+                            s.extend_from_slice(WORDS[(rnd() % WORDS.len() as u64) as usize]);
+                            s.push(if rnd() % 3 == 0 { b'_' } else { b' ' });
+                        }
+                        s.truncate(s.len().saturating_sub(1 + (rnd() % 8) as usize));
+                        s.push(0);
+                    }
+                    let mut b = [0u8; 8];
+                    let n = s.len().min(8);
+                    b[..n].copy_from_slice(&s[..n]);
+                    s.drain(..n);
+                    u64::from_le_bytes(b)
+                }
+                // Doubles of a few distinct small values.
+                8 => ((rnd() % 64) as f64 * 0.25).to_bits(),
+                // A free chunk: list pointers, then whatever was left (zeros here).
+                _ => match j {
+                    0 | 1 => (heap + rnd() % 0x10_0000) & !15,
+                    _ => 0,
+                },
+            };
+        }
+        at = end;
+    }
+    for (c, x) in page.chunks_exact_mut(8).zip(w) {
+        c.copy_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Reads up to `max` pages of real anonymous memory (heap, stacks, anonymous
+/// mappings) of the processes running now, through `/proc/PID/mem` (needs root or
+/// ptrace rights; processes that refuse are skipped). Zero and same-filled pages,
+/// which rzs and zram store without the codec, are left out. No process gives more
+/// than `max / 4` pages, so one large process does not make the whole class.
+pub fn process_pages(max: usize) -> Vec<[u8; PAGE]> {
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&p| p != std::process::id())
+        .collect();
+    pids.sort_unstable();
+    let per = (max / 4).max(1);
+    let mut out = Vec::new();
+    for pid in pids {
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            continue;
+        };
+        let Ok(mem) = File::open(format!("/proc/{pid}/mem")) else {
+            continue;
+        };
+        let mut got = 0;
+        for line in maps.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let anon = f.len() == 5 || f.get(5).is_some_and(|p| *p == "[heap]" || *p == "[stack]");
+            if f.len() < 5 || !f[1].starts_with("rw") || !anon {
+                continue;
+            }
+            let Some((a, b)) = f[0].split_once('-') else {
+                continue;
+            };
+            let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
+                continue;
+            };
+            let mut off = a;
+            while off + PAGE as u64 <= b && got < per && out.len() < max {
+                let mut p = [0u8; PAGE];
+                if std::os::unix::fs::FileExt::read_exact_at(&mem, &mut p, off).is_ok()
+                    && rzs_core::page::same_filled(&p).is_none()
+                {
+                    out.push(p);
+                    got += 1;
+                }
+                off += PAGE as u64;
+            }
+        }
+        if out.len() >= max {
+            break;
+        }
+    }
+    out
+}
+
 /// A corpus read back: its pages and, if the `.kinds` file is there, their kinds.
 pub struct Corpus {
     /// The pages.
@@ -323,5 +470,29 @@ mod tests {
         assert!(make_page(&s, Kind::Same, 2, 1, &mut p));
         assert!(rzs_core::page::same_filled(&p).is_some_and(|w| w != 0));
         assert!(!make_page(&s, Kind::Binary, 3, 1, &mut p));
+    }
+
+    #[test]
+    fn heap_pages_are_deterministic_compressible_and_not_same_filled() {
+        let (mut a, mut b) = ([0u8; PAGE], [0u8; PAGE]);
+        let mut c = Box::<rzs_core::codec::Compressor>::new_uninit();
+        let c = rzs_core::codec::Compressor::init_in_place(&mut c);
+        let mut sizes = Vec::new();
+        for i in 0..200 {
+            heap_page(i, 3, &mut a);
+            heap_page(i, 3, &mut b);
+            assert_eq!(a, b);
+            assert!(rzs_core::page::same_filled(&a).is_none());
+            sizes.push(match c.compress_max(&a, PAGE) {
+                rzs_core::codec::Encoded::Compressed(s) => s.len(),
+                rzs_core::codec::Encoded::Incompressible => PAGE,
+            });
+        }
+        heap_page(1, 4, &mut b);
+        heap_page(1, 3, &mut a);
+        assert_ne!(a, b);
+        // Anonymous memory compresses, but not like text or zeros: 1.5-5x.
+        let mean = sizes.iter().sum::<usize>() / sizes.len();
+        assert!((PAGE / 5..PAGE * 2 / 3).contains(&mean), "mean {mean}");
     }
 }

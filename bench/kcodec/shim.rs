@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+//! C entry points into `rzs_core::codec` for the kernel codec benchmark
+//! (`bench/kcodec/harness.c`). scripts/bench-codec.sh compiles this file with the exact
+//! rustc command line kbuild used for rzs.ko's `rzs_core.o` (crate name and paths
+//! changed) and links it to that `rzs_core.o` and `lz4_flex.o`: the code timed is the
+//! code rzs.ko runs. Not part of the module.
+#![no_std]
+
+use core::mem::MaybeUninit;
+
+use rzs_core::codec::{decompress, Compressor, Encoded};
+use rzs_core::PAGE_SIZE;
+
+/// Bytes the caller must allocate for a workspace.
+#[no_mangle]
+pub extern "C" fn kb_flex_ws_size() -> usize {
+    core::mem::size_of::<Compressor>()
+}
+
+/// Initialises a workspace.
+///
+/// # Safety
+/// `ws` points to `kb_flex_ws_size()` writable bytes, aligned for a `Compressor`.
+#[no_mangle]
+pub unsafe extern "C" fn kb_flex_ws_init(ws: *mut MaybeUninit<Compressor>) {
+    // SAFETY: the caller's contract.
+    Compressor::init_in_place(unsafe { &mut *ws });
+}
+
+/// Compresses one page as rzs.ko does (its raw limit aside: anything below a page
+/// counts). Returns the compressed length and sets `*out` to the data (in `ws`), or
+/// returns -1 for a page stored raw.
+///
+/// # Safety
+/// `ws` was initialised by `kb_flex_ws_init`; `page` points to 4096 readable bytes;
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn kb_flex_compress(
+    ws: *mut Compressor,
+    page: *const [u8; PAGE_SIZE],
+    out: *mut *const u8,
+) -> isize {
+    // SAFETY: the caller's contract.
+    let (c, page) = unsafe { (&mut *ws, &*page) };
+    match c.compress_max(page, PAGE_SIZE - 1) {
+        Encoded::Compressed(s) => {
+            // SAFETY: the caller's contract.
+            unsafe { *out = s.as_ptr() };
+            s.len() as isize
+        }
+        Encoded::Incompressible => -1,
+    }
+}
+
+/// Decodes `len` bytes at `src` into the page at `page`: 0 on success, -1 if the data
+/// is corrupt or not one page long.
+///
+/// # Safety
+/// `src` points to `len` readable bytes, `page` to 4096 writable ones.
+#[no_mangle]
+pub unsafe extern "C" fn kb_flex_decompress(
+    src: *const u8,
+    len: usize,
+    page: *mut [u8; PAGE_SIZE],
+) -> i32 {
+    // SAFETY: the caller's contract.
+    let (src, page) = unsafe { (core::slice::from_raw_parts(src, len), &mut *page) };
+    match decompress(src, page) {
+        Ok(()) => 0,
+        Err(_) => -1,
+    }
+}
