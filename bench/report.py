@@ -214,13 +214,16 @@ for group in dict.fromkeys(c["group"] for c in cases.values()):
             lines.append(f"| {name} | {c['unit']} | {cell(c, 'rzs')} | {cell(c, 'zram')} | {fmt(c['ratio'])} | {verdict(c)} |")
 lines += [
     "",
-    "## Codec (native, userspace): lz4_flex 0.14.0 vs liblz4 "
+    "## Codec in userspace (not what the kernel runs): lz4_flex 0.14.0 vs liblz4 "
     f"{codec['liblz4_version'] // 10000}.{codec['liblz4_version'] // 100 % 100}.{codec['liblz4_version'] % 100}",
     "",
     "Pages the codec sees (same-filled left out); compress = `rzs_core::codec` (lz4_flex, "
     "preallocated table) vs `LZ4_compress_fast_extState`; MiB/s of page data, median of "
-    f"{codec['reps']} runs. *lz4_flex (rzs)* is lz4_flex with rzs's build-time patch "
-    "(scripts/patches/crates/), as rzs.ko links it; *lz4_flex (stock)* is the crate as published.",
+    f"{codec['reps']} runs. Both are built for userspace (cargo's release profile, SSE, "
+    "glibc's memcpy), which rzs.ko is not: a change that wins here can lose in the kernel. "
+    "The faithful comparison is codec-kernel.md (make bench-codec). "
+    "*lz4_flex (rzs)* is lz4_flex with the features and build-time patches (scripts/patches/crates/, "
+    "if any) rzs.ko has; *lz4_flex (stock)* is the crate as published.",
     "",
     "| pages | codec | compress MiB/s | decompress MiB/s | ratio | flex/C compress | flex/C decompress |",
     "|---|---|---|---|---|---|---|",

@@ -20,9 +20,13 @@
 # and all of them together. Every page is round-tripped through every decoder, on
 # every codec's stream; a failure fails the run.
 #
-# Variants: "rzs" (the objects rzs.ko links) and "stock" (lz4_flex 0.14.0 as
-# published, built with the same commands). BENCH_CODEC_VARIANTS="name=SRCDIR ..."
-# adds lz4_flex source trees to compare (e.g. a patch under development).
+# Variants: "rzs" (the objects rzs.ko links) and, when scripts/patches/crates/ patches
+# lz4_flex, "stock" (the crate as published, built with the same commands).
+# BENCH_CODEC_VARIANTS="name=SRCDIR ..." adds lz4_flex source trees to compare (e.g. a
+# patch under development), BENCH_CODEC_FEATURES_<name>="a,b" sets a variant's cargo
+# features and BENCH_CODEC_FLAGS_<name>="-C..." adds rustc flags to its lz4_flex.o
+# (code that rzs_core instantiates from lz4_flex's generics is compiled with
+# rzs_core's flags, not these).
 # Environment: BENCH_CODEC_REPS (7), BENCH_CODEC_MIN_TIME (0.2 s per measurement),
 # BENCH_CODEC_PAGES (8192 per class), RZS_OUT.
 # Output: $RZS_OUT/bench-codec/codec-kernel.json, and bench/results/codec-kernel.{json,md}.
@@ -79,7 +83,13 @@ kbuild_rustc() {
 # rzs_core.o, then the shim against them; all under prefix v<N>_.
 variants=()
 variant() {
-	local name=$1 src=$2 n=${#variants[@]} d=$out/v${#variants[@]} lib
+	local name=$1 src=$2 n=${#variants[@]} d=$out/v${#variants[@]} lib flags="" f
+	# BENCH_CODEC_FLAGS_<name>="-Cflag ...": extra rustc flags for a variant's lz4_flex.
+	f=BENCH_CODEC_FLAGS_$name
+	for x in ${!f:-}; do flags+=" --extra=$x"; done
+	# BENCH_CODEC_FEATURES_<name>="a,b": lz4_flex's cargo features for a variant.
+	f=BENCH_CODEC_FEATURES_$name
+	[ -z "${!f+x}" ] || flags+=" --features=${!f}"
 	mkdir -p "$d"
 	if [ "$src" = - ]; then
 		lib=$root
@@ -87,7 +97,7 @@ variant() {
 	else
 		lib=$d
 		kbuild_rustc "$root/.lz4_flex.o.cmd" --src "$src/src/lib.rs" \
-			--crate-name lz4_flex --out-dir "$d" --lib-dir "$d" ||
+			--crate-name lz4_flex --out-dir "$d" --lib-dir "$d" $flags ||
 			die "bench-codec: building lz4_flex ($name) failed"
 		kbuild_rustc "$root/.rzs_core.o.cmd" --src "$root/core/src/lib.rs" \
 			--crate-name rzs_core --out-dir "$d" --lib-dir "$d" ||
@@ -103,7 +113,9 @@ variant() {
 
 log "bench-codec: building the harness from $(basename "$kdir")'s objects and rzs.ko's"
 variant rzs -
-variant stock "$(RZS_CRATE_PATCHES=none "$root/scripts/crate-src.sh" lz4_flex)"
+stock=$(RZS_CRATE_PATCHES=none "$root/scripts/crate-src.sh" lz4_flex)
+# Only when rzs patches the crate: otherwise "stock" is the "rzs" build again.
+[ "$stock" = "$("$root/scripts/crate-src.sh" lz4_flex)" ] || variant stock "$stock"
 for v in ${BENCH_CODEC_VARIANTS:-}; do
 	variant "${v%%=*}" "${v#*=}"
 done

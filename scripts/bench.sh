@@ -27,11 +27,14 @@ fi
 log "page corpus from this machine's files: $BENCH_FIO_MB MiB for block I/O, 16 MiB for swap"
 "$root/target/release/rzs-corpus" --out "$out/corpus.bin" --mib "$BENCH_FIO_MB" --seed 1
 "$root/target/release/rzs-corpus" --out "$out/swap-corpus.bin" --mib 16 --seed 2 >/dev/null
-log "codec: lz4_flex vs liblz4, natively, on the corpus (lz4_flex as published, and as rzs.ko builds it)"
+log "codec in userspace (not as the kernel runs it): lz4_flex vs liblz4 on the corpus"
 ws=$("$root/scripts/patched-ws.sh")
 (cd "$ws" && cargo build --release -q -p rzs-bench) || die "cargo build of the codec benchmark (patched lz4_flex) failed"
 "$root/target/release/rzs-codec-bench" --corpus "$out/corpus.bin" >"$out/codec-stock.json"
 "$ws/target/release/rzs-codec-bench" --corpus "$out/corpus.bin" >"$out/codec.json"
+
+log "codec: lz4_flex as rzs.ko builds it vs the kernel's C lz4, natively with the kernel's objects (make bench-codec)"
+"$root/scripts/bench-codec.sh" "$kdir"
 
 export RZS_VM_MEM=${BENCH_VM_MEM:-512M}
 # The guest CPU model. TCG emulates `rep movsb` a byte at a time, which real CPUs with

@@ -21,6 +21,8 @@ ap.add_argument("--crate-name", required=True)
 ap.add_argument("--out-dir", required=True)
 ap.add_argument("--lib-dir", required=True, help="replaces -L $(obj): where --extern crates are")
 ap.add_argument("--extern", action="append", default=[])
+ap.add_argument("--extra", action="append", default=[], help="a flag added before the source")
+ap.add_argument("--features", help="replace the crate's --cfg feature=... with these (comma-separated)")
 a = ap.parse_args()
 
 cmd = None
@@ -75,6 +77,20 @@ while i < len(out):
     i += 1
 if replaced != 1:
     sys.exit(f"kcmd.py: {a.cmdfile}: no single -L {obj_dir} to replace")
+if a.features is not None:
+    kept = []
+    i = 0
+    while i < len(res):
+        if res[i] == "--cfg" and i + 1 < len(res) and res[i + 1].startswith("feature="):
+            i += 2
+            continue
+        kept.append(res[i])
+        i += 1
+    res = kept
+    for f in filter(None, a.features.split(",")):
+        res[-1:-1] = ["--cfg", f'feature="{f}"']
 for e in a.extern:
     res[-1:-1] = ["--extern", e]
+for x in a.extra:
+    res[-1:-1] = [x]
 print(shlex.join(res))
