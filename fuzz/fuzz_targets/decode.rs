@@ -6,7 +6,7 @@
 //! the buffer.
 //!
 //! Run it with `scripts/fuzz.sh [SECONDS]`: it builds a copy of this project that
-//! links lz4_flex patched as the kernel module does (scripts/patches/crates/), with
+//! links lz4_flex as the kernel module does (scripts/patches/crates/, if any), with
 //! the cargo-fuzz pinned in scripts/versions.env, on the stable toolchain
 //! (RUSTC_BOOTSTRAP=1 unlocks the `-Z` flags cargo-fuzz passes).
 
