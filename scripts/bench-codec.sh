@@ -29,6 +29,8 @@
 # rzs_core's flags, not these).
 # Environment: BENCH_CODEC_REPS (7), BENCH_CODEC_MIN_TIME (0.2 s per measurement),
 # BENCH_CODEC_PAGES (8192 per class), RZS_OUT.
+# BENCH_CODEC_CHECK=1 (make test): round trips only, on 1024 pages a class, no timing
+# and no results; prints one TAP line and exits non-zero if any page fails.
 # Output: $RZS_OUT/bench-codec/codec-kernel.json, and bench/results/codec-kernel.{json,md}.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +41,11 @@ results=$root/bench/results
 reps=${BENCH_CODEC_REPS:-7}
 min_time=${BENCH_CODEC_MIN_TIME:-0.2}
 pages=${BENCH_CODEC_PAGES:-8192}
+check=${BENCH_CODEC_CHECK:-}
+if [ -n "$check" ]; then
+	reps=0 min_time=0 pages=${BENCH_CODEC_PAGES:-1024}
+	out=${RZS_OUT:-$root/tests/out}/codec-check
+fi
 kc=$root/bench/kcodec
 [ "$(uname -m)" = x86_64 ] || die "bench-codec: the harness applies x86-64 alternatives; this is $(uname -m)"
 for f in "$root/.rzs_core.o.cmd" "$root/.lz4_flex.o.cmd" "$root/rzs_core.o" "$root/lz4_flex.o"; do
@@ -162,13 +169,25 @@ print("ready", flush=True)
 time.sleep(600)
 ' >"$out/heap-proc.ready" &
 hp=$!
-trap 'kill $hp 2>/dev/null || true; rm -f "$out/proc.pages"' EXIT
+trap 'kill $hp 2>/dev/null || true; rm -f "$out/proc.pages" "$out/all.pages"' EXIT
 for _ in $(seq 100); do grep -q ready "$out/heap-proc.ready" 2>/dev/null && break; sleep 0.2; done
 "$root/target/release/rzs-codec-pages" --dir "$out" --pages "$pages" >"$out/pages.txt" ||
 	die "bench-codec: rzs-codec-pages failed"
 kill $hp 2>/dev/null || true
 cat "$out/binary.pages" "$out/text.pages" "$out/heap.pages" "$out/proc.pages" >"$out/all.pages"
 
+if [ -n "$check" ]; then
+	what="lz4_flex as rzs.ko builds it and the kernel's lib/lz4 decode each other's streams ($(($(stat -c %s "$out/all.pages") / 4096)) pages)"
+	if "$out/rzs-kcodec-bench" 0 0 binary="$out/binary.pages" text="$out/text.pages" \
+		heap="$out/heap.pages" proc="$out/proc.pages" >"$out/codec-kernel.json" 2>"$out/check.log"; then
+		echo "ok - codec: $what"
+	else
+		echo "not ok - codec: $what"
+		head -n 20 "$out/check.log" | sed 's/^/# /'
+		exit 1
+	fi
+	exit 0
+fi
 log "bench-codec: ${#variants[@]} lz4_flex builds (${variants[*]}) against the kernel's C lz4, $reps interleaved reps"
 "$out/rzs-kcodec-bench" "$reps" "$min_time" binary="$out/binary.pages" text="$out/text.pages" \
 	heap="$out/heap.pages" proc="$out/proc.pages" all="$out/all.pages" >"$out/codec-kernel.json" ||

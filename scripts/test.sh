@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: every test rzs has, one summary line at the end.
 #   1. userspace: cargo test on the workspace (and rzs-core once more on the patched
-#      lz4_flex the module links), cargo fmt --check, cargo clippy -D warnings, and
-#      cargo fuzz (scripts/fuzz.sh: $RZS_FUZZ_SECONDS s per target, default 20)
+#      lz4_flex the module links), cargo fmt --check, cargo clippy -D warnings,
+#      cargo fuzz (scripts/fuzz.sh: $RZS_FUZZ_SECONDS s per target, default 20), and
+#      the codec check: rzs.ko's lz4_flex objects and the kernel's lib/lz4 must decode
+#      each other's streams (scripts/bench-codec.sh, BENCH_CODEC_CHECK=1)
 #   2. guest: the QEMU-booted suites under tests/suites/ (TAP), plus a scan of the guest's
 #      kernel log for BUG / Oops / WARNING / KASAN / lockdep / kmemleak reports
 # Prints "N passed, N failed, N skipped" and exits non-zero on any failure.
@@ -66,6 +68,20 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 		esac
 	done <<<"$fz"
 	[ $fz_rc != 0 ] && [ $fz_nf = 0 ] && count fail "cargo fuzz: scripts/fuzz.sh exited $fz_rc"
+
+	echo "== codec: rzs.ko's lz4_flex objects against the kernel's own lib/lz4 (scripts/bench-codec.sh)"
+	if [ "$(uname -m)" = x86_64 ]; then
+		cc_out=$(BENCH_CODEC_CHECK=1 "$root/scripts/bench-codec.sh" "$kdir" 2>"$out.codec-check.log")
+		cc_rc=$?
+		printf '%s\n' "$cc_out"
+		case $cc_out in
+		"ok - "*) [ $cc_rc = 0 ] && count pass || count fail "codec check exited $cc_rc" ;;
+		*) count fail "codec: lz4_flex and the kernel's lib/lz4 on each other's streams"
+			[ -n "$cc_out" ] || tail -n 20 "$out.codec-check.log" | sed 's/^/# /' ;;
+		esac
+	else
+		count skip; echo "ok - codec check # SKIP the harness applies x86-64 alternatives"
+	fi
 
 	echo "== kernel patches: apply to the test kernel's source, checkpatch --strict clean"
 	for p in "$root"/scripts/patches/*.patch; do

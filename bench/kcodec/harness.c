@@ -16,6 +16,7 @@
  * own C library is never mixed with the kernel's.
  *
  * usage: rzs-kcodec-bench REPS MIN_SECONDS CLASS=PAGEFILE...
+ * (REPS 0: only the round trips, no timing: make test's codec check)
  * Prints JSON on stdout: per class, per operation, MB/s of each rep for each codec,
  * and the compressed sizes. Exits 1 if any page fails to round-trip through any
  * decoder on either codec's stream.
@@ -424,7 +425,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < nc; k++) {
 		struct class *c = &cls[k];
 		size_t csum, fsum[MAXV], both = 0;
-		double mbs[2 + 3 * MAXV][reps];
+		double mbs[2 + 3 * MAXV][reps > 0 ? reps : 1];
 
 		bad += prepare(c, &csum, fsum);
 		for (size_t i = 0; i < c->n; i++)
