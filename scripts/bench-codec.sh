@@ -16,8 +16,8 @@
 #   - every group of kernel objects gets a symbol prefix of its own (objcopy), so
 #     nothing resolves to this program's C library.
 # Page classes (bench/src/bin/codec_pages.rs): binary, text, heap (synthetic
-# anonymous memory), proc (real anonymous memory of the processes running now),
-# and all of them together. Every page is round-tripped through every decoder, on
+# anonymous memory), proc (real anonymous memory of the processes running now), fio
+# (the compressible buffers make bench's fio cases write), and all of them together. Every page is round-tripped through every decoder, on
 # every codec's stream; a failure fails the run.
 #
 # Variants: "rzs" (the objects rzs.ko links) and, when scripts/patches/crates/ patches
@@ -174,12 +174,12 @@ for _ in $(seq 100); do grep -q ready "$out/heap-proc.ready" 2>/dev/null && brea
 "$root/target/release/rzs-codec-pages" --dir "$out" --pages "$pages" >"$out/pages.txt" ||
 	die "bench-codec: rzs-codec-pages failed"
 kill $hp 2>/dev/null || true
-cat "$out/binary.pages" "$out/text.pages" "$out/heap.pages" "$out/proc.pages" >"$out/all.pages"
+cat "$out/binary.pages" "$out/text.pages" "$out/heap.pages" "$out/proc.pages" "$out/fio.pages" >"$out/all.pages"
 
 if [ -n "$check" ]; then
 	what="lz4_flex as rzs.ko builds it and the kernel's lib/lz4 decode each other's streams ($(($(stat -c %s "$out/all.pages") / 4096)) pages)"
 	if "$out/rzs-kcodec-bench" 0 0 binary="$out/binary.pages" text="$out/text.pages" \
-		heap="$out/heap.pages" proc="$out/proc.pages" >"$out/codec-kernel.json" 2>"$out/check.log"; then
+		heap="$out/heap.pages" proc="$out/proc.pages" fio="$out/fio.pages" >"$out/codec-kernel.json" 2>"$out/check.log"; then
 		echo "ok - codec: $what"
 	else
 		echo "not ok - codec: $what"
@@ -190,7 +190,7 @@ if [ -n "$check" ]; then
 fi
 log "bench-codec: ${#variants[@]} lz4_flex builds (${variants[*]}) against the kernel's C lz4, $reps interleaved reps"
 "$out/rzs-kcodec-bench" "$reps" "$min_time" binary="$out/binary.pages" text="$out/text.pages" \
-	heap="$out/heap.pages" proc="$out/proc.pages" all="$out/all.pages" >"$out/codec-kernel.json" ||
+	heap="$out/heap.pages" proc="$out/proc.pages" fio="$out/fio.pages" all="$out/all.pages" >"$out/codec-kernel.json" ||
 	die "bench-codec: the benchmark failed (a page did not round-trip?)"
 rm -f "$out/proc.pages" "$out/all.pages"
 python3 "$kc/report.py" "$out/codec-kernel.json" "$results" "$(basename "$kdir")"

@@ -5,6 +5,9 @@
 //! - `binary.pages`: pages of this machine's ELF binaries and libraries;
 //! - `text.pages`: pages of source text (C headers, Perl and Python modules);
 //! - `heap.pages`: synthetic anonymous memory ([`rzs_bench::heap_page`]);
+//! - `fio.pages`: the compressible buffers `make bench`'s fio cases write
+//!   (`--buffer_compress_percentage=50 --buffer_compress_chunk=512`: every 512 bytes,
+//!   256 random then 256 zero bytes);
 //! - `proc.pages`: real anonymous memory of the processes running now
 //!   (`/proc/PID/mem`; needs root). It holds whatever those processes hold: the
 //!   script deletes the file when the benchmark is done.
@@ -16,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rzs_bench::{heap_page, make_page, process_pages, Kind, Sources, PAGE};
+use rzs_bench::{heap_page, make_page, mix64, process_pages, Kind, Sources, PAGE};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -57,6 +60,13 @@ fn main() -> ExitCode {
         }
     }
     classes.push(("heap", heap));
+    let mut fio = vec![0u8; a.pages * PAGE];
+    for (i, c) in fio.chunks_exact_mut(512).enumerate() {
+        for (j, w) in c[..256].chunks_exact_mut(8).enumerate() {
+            w.copy_from_slice(&mix64((i * 32 + j) as u64 ^ a.seed).to_le_bytes());
+        }
+    }
+    classes.push(("fio", fio));
     classes.push(("proc", process_pages(a.pages).concat()));
     for (name, data) in &classes {
         if data.len() < PAGE * 64 {
