@@ -17,8 +17,9 @@
 #     nothing resolves to this program's C library.
 # Page classes (bench/src/bin/codec_pages.rs): binary, text, heap (synthetic
 # anonymous memory), proc (real anonymous memory of the processes running now), fio
-# (the compressible buffers make bench's fio cases write), and all of them together. Every page is round-tripped through every decoder, on
-# every codec's stream; a failure fails the run.
+# (the compressible buffers make bench's fio cases write), and all of them together.
+# Every page is round-tripped through every decoder, on every codec's stream; a
+# failure fails the run.
 #
 # Variants: "rzs" (the objects rzs.ko links) and, when scripts/patches/crates/ patches
 # lz4_flex, "stock" (the crate as published, built with the same commands).
@@ -174,10 +175,9 @@ for _ in $(seq 100); do grep -q ready "$out/heap-proc.ready" 2>/dev/null && brea
 "$root/target/release/rzs-codec-pages" --dir "$out" --pages "$pages" >"$out/pages.txt" ||
 	die "bench-codec: rzs-codec-pages failed"
 kill $hp 2>/dev/null || true
-cat "$out/binary.pages" "$out/text.pages" "$out/heap.pages" "$out/proc.pages" "$out/fio.pages" >"$out/all.pages"
 
 if [ -n "$check" ]; then
-	what="lz4_flex as rzs.ko builds it and the kernel's lib/lz4 decode each other's streams ($(($(stat -c %s "$out/all.pages") / 4096)) pages)"
+	what="lz4_flex as rzs.ko builds it and the kernel's lib/lz4 decode each other's streams ($(awk '{n += $2} END {print n}' "$out/pages.txt") pages)"
 	if "$out/rzs-kcodec-bench" 0 0 binary="$out/binary.pages" text="$out/text.pages" \
 		heap="$out/heap.pages" proc="$out/proc.pages" fio="$out/fio.pages" >"$out/codec-kernel.json" 2>"$out/check.log"; then
 		echo "ok - codec: $what"
@@ -188,6 +188,7 @@ if [ -n "$check" ]; then
 	fi
 	exit 0
 fi
+cat "$out/binary.pages" "$out/text.pages" "$out/heap.pages" "$out/proc.pages" "$out/fio.pages" >"$out/all.pages"
 log "bench-codec: ${#variants[@]} lz4_flex builds (${variants[*]}) against the kernel's C lz4, $reps interleaved reps"
 "$out/rzs-kcodec-bench" "$reps" "$min_time" binary="$out/binary.pages" text="$out/text.pages" \
 	heap="$out/heap.pages" proc="$out/proc.pages" fio="$out/fio.pages" all="$out/all.pages" >"$out/codec-kernel.json" ||
