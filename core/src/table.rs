@@ -7,40 +7,33 @@
 //!
 //! # Memory cost
 //!
-//! Each slot costs [`SlotTable::BYTES_PER_SLOT`] = 9 bytes: one 8-byte word in the
-//! `words` array plus one flag byte in the `flags` array (two separate arrays, so
-//! neither needs padding). zram spends 16-24 bytes per slot (a handle, a
+//! Each slot costs [`SlotTable::BYTES_PER_SLOT`] = 10 bytes: one 8-byte word in the
+//! `words` array plus one 16-bit flag word in the `flags` array (two separate
+//! arrays, so neither needs padding). zram spends 16-24 bytes per slot (a handle, a
 //! flags-and-size word and, depending on the kernel configuration, an access time).
-//! A 4 GiB device (1 Mi pages) thus needs 9 MiB of table.
+//! A 4 GiB device (1 Mi pages) thus needs 10 MiB of table.
 //!
 //! # Encoding
 //!
-//! The flag byte holds three bits:
+//! The flag word holds:
 //!
-//! | bit  | name   | meaning                                              |
-//! |------|--------|------------------------------------------------------|
-//! | 0    | `LOCK` | the slot is locked (see [`SlotTable::lock`])         |
-//! | 1    | `SAME` | the page is same-filled; the word is the fill word   |
-//! | 2    | `OBJ`  | the page is stored in an allocator object            |
-//! | 3..5 | size   | with `OBJ`: the top 3 bits of the object's size      |
+//! | bit   | name   | meaning                                              |
+//! |-------|--------|------------------------------------------------------|
+//! | 0     | `LOCK` | the slot is locked (see [`SlotTable::lock`])         |
+//! | 1     | `SAME` | the page is same-filled; the word is the fill word   |
+//! | 2     | `OBJ`  | the page is stored in an allocator object            |
+//! | 3..16 | size   | with `OBJ`: the object's size, 1..=4096 (13 bits)    |
 //!
 //! The word's meaning depends on the flags:
 //!
 //! * [`Entry::Empty`]: neither `SAME` nor `OBJ`; the word is 0.
 //! * [`Entry::Same`]`(w)`: `SAME` set; the word is `w`, all 64 bits.
-//! * [`Entry::Object`]: `OBJ` set; the word and the flag byte pack an [`ObjRef`]:
-//!   word bits 0..=53 hold bits 3..=56 of the handle, word bits 54..=63 hold bits
-//!   0..=9 of the stored size, and flag bits 3..=5 hold size bits 10..=12 (the size
-//!   is 13 bits, 1..=4096).
+//! * [`Entry::Object`]: `OBJ` set; the word is the allocator handle, all 64 bits,
+//!   and the flag word's size field the object's size.
 //!
-//! An allocator handle fits in 54 bits because zsmalloc handles are pointers to
-//! 8-byte slab objects in the kernel's upper half: canonical addresses whose low 3
-//! bits are zero, with bits 56..=63 all equal under 5-level paging (57-bit virtual
-//! addresses, as QEMU and recent CPUs give: the direct map then starts at
-//! 0xff11000000000000) and bits 47..=63 all equal under 4-level paging. Unpacking
-//! shifts the 54 bits back into place and sign-extends from bit 56, so lower-half
-//! handles (as userspace tests use) round-trip too. [`ObjRef::new`] refuses any
-//! handle that does not have that shape, so a handle is never silently truncated.
+//! The handle is kept whole: no assumption about the shape of kernel addresses
+//! (4- or 5-level paging, arm64's 48/52-bit spaces, pointer tags in the top byte
+//! with KASAN's software tags or MTE, 32-bit kernels) can be wrong.
 //!
 //! # Locking
 //!
@@ -56,34 +49,21 @@
 //! locked from interrupt context must only be locked with interrupts disabled.
 
 use core::hint::spin_loop;
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use crate::PAGE_SIZE;
 
 /// Flag bit: the slot is locked.
-const LOCK: u8 = 1 << 0;
+const LOCK: u16 = 1 << 0;
 /// Flag bit: the slot holds a same-filled page; the word is the fill word.
-const SAME: u8 = 1 << 1;
-/// Flag bit: the slot holds an allocator object; the word is a packed [`ObjRef`].
-const OBJ: u8 = 1 << 2;
-
-/// Number of handle bits stored (handle bits 3..=56).
-const HANDLE_BITS: u32 = 54;
-/// Mask of the stored handle bits in a packed word.
-const HANDLE_MASK: u64 = (1 << HANDLE_BITS) - 1;
-/// Low handle bits that must be zero (8-byte alignment).
-const HANDLE_ALIGN_BITS: u32 = 3;
-/// Size bits kept in the word, above the handle (the rest go to the flag byte).
-const SIZE_LO_BITS: u32 = 64 - HANDLE_BITS;
-/// Mask of those size bits.
-const SIZE_LO_MASK: u64 = (1 << SIZE_LO_BITS) - 1;
-/// Where the size's top 3 bits sit in the flag byte.
-const SIZE_HI_SHIFT: u32 = 3;
-/// Mask of the size's top bits once shifted down.
-const SIZE_HI_MASK: u8 = 0b111;
+const SAME: u16 = 1 << 1;
+/// Flag bit: the slot holds an allocator object; the word is its handle.
+const OBJ: u16 = 1 << 2;
+/// Where the object's size sits in the flag word.
+const SIZE_SHIFT: u32 = 3;
 
 // The 13-bit size field must be able to hold PAGE_SIZE.
-const _: () = assert!((PAGE_SIZE as u64) < 1 << (SIZE_LO_BITS + 3));
+const _: () = assert!((PAGE_SIZE as u64) < 1 << (16 - SIZE_SHIFT));
 
 /// A reference to a stored object: the allocator handle and the stored size.
 ///
@@ -98,11 +78,9 @@ pub struct ObjRef {
 impl ObjRef {
     /// Makes a reference to an object of `size` bytes at allocator handle `handle`.
     ///
-    /// Returns `None` unless `1 <= size <= PAGE_SIZE` and the handle is packable:
-    /// its low 3 bits are zero and bits 56..=63 are all equal (a canonical,
-    /// 8-byte-aligned address of up to 57 bits).
+    /// Returns `None` unless `1 <= size <= PAGE_SIZE`. Any handle is representable.
     pub fn new(handle: u64, size: usize) -> Option<ObjRef> {
-        if size == 0 || size > PAGE_SIZE || !packable(handle) {
+        if size == 0 || size > PAGE_SIZE {
             return None;
         }
         let size = u16::try_from(size).ok()?;
@@ -123,33 +101,6 @@ impl ObjRef {
     pub fn is_raw(&self) -> bool {
         self.size() == PAGE_SIZE
     }
-
-    /// Packs into flag bits and a slot word (see the module documentation).
-    fn pack(self) -> (u8, u64) {
-        let size = u64::from(self.size);
-        let word = ((self.handle >> HANDLE_ALIGN_BITS) & HANDLE_MASK)
-            | ((size & SIZE_LO_MASK) << HANDLE_BITS);
-        // `size < 2^13`, so its top part is at most 3 bits.
-        let hi = ((size >> SIZE_LO_BITS) as u8 & SIZE_HI_MASK) << SIZE_HI_SHIFT;
-        (hi, word)
-    }
-
-    /// Unpacks what [`ObjRef::pack`] wrote.
-    fn unpack(flags: u8, word: u64) -> ObjRef {
-        let low = (word & HANDLE_MASK) << HANDLE_ALIGN_BITS;
-        // Sign-extend from bit 56: move it to bit 63, then shift back arithmetically.
-        let handle = ((low << 7) as i64 >> 7) as u64;
-        let hi = u64::from((flags >> SIZE_HI_SHIFT) & SIZE_HI_MASK);
-        // 13 bits at most, so it always fits a u16.
-        let size = u16::try_from((hi << SIZE_LO_BITS) | (word >> HANDLE_BITS)).unwrap_or(0);
-        ObjRef { handle, size }
-    }
-}
-
-/// Whether `handle` survives [`ObjRef::pack`]/[`ObjRef::unpack`] unchanged.
-fn packable(handle: u64) -> bool {
-    let top = (handle as i64) >> 56;
-    handle & ((1 << HANDLE_ALIGN_BITS) - 1) == 0 && (top == 0 || top == -1)
 }
 
 /// What one slot holds.
@@ -165,9 +116,12 @@ pub enum Entry {
 
 impl Entry {
     /// Decodes a flag byte and word.
-    fn decode(flags: u8, word: u64) -> Entry {
+    fn decode(flags: u16, word: u64) -> Entry {
         if flags & OBJ != 0 {
-            Entry::Object(ObjRef::unpack(flags, word))
+            Entry::Object(ObjRef {
+                handle: word,
+                size: flags >> SIZE_SHIFT,
+            })
         } else if flags & SAME != 0 {
             Entry::Same(word)
         } else {
@@ -176,14 +130,12 @@ impl Entry {
     }
 
     /// Encodes into the kind flag bits and the word.
-    fn encode(self) -> (u8, u64) {
+    fn encode(self) -> (u16, u64) {
         match self {
             Entry::Empty => (0, 0),
             Entry::Same(w) => (SAME, w),
-            Entry::Object(o) => {
-                let (hi, word) = o.pack();
-                (OBJ | hi, word)
-            }
+            // `size <= PAGE_SIZE < 2^13` (`ObjRef::new`), so the shift loses nothing.
+            Entry::Object(o) => (OBJ | (o.size << SIZE_SHIFT), o.handle),
         }
     }
 }
@@ -195,18 +147,18 @@ impl Entry {
 #[derive(Clone, Copy)]
 pub struct SlotTable<'a> {
     words: &'a [AtomicU64],
-    flags: &'a [AtomicU8],
+    flags: &'a [AtomicU16],
 }
 
 impl<'a> SlotTable<'a> {
-    /// Memory per slot: an 8-byte word plus one flag byte.
-    pub const BYTES_PER_SLOT: usize = 9;
+    /// Memory per slot: an 8-byte word plus a 16-bit flag word.
+    pub const BYTES_PER_SLOT: usize = 10;
 
     /// Makes a table over `words` and `flags`, one element of each per slot.
     ///
     /// The storage should start zeroed (all slots empty and unlocked). Returns `None`
     /// if the two arrays differ in length.
-    pub fn new(words: &'a [AtomicU64], flags: &'a [AtomicU8]) -> Option<Self> {
+    pub fn new(words: &'a [AtomicU64], flags: &'a [AtomicU16]) -> Option<Self> {
         (words.len() == flags.len()).then_some(SlotTable { words, flags })
     }
 
@@ -254,7 +206,7 @@ impl<'a> SlotTable<'a> {
         Some(SlotGuard { word, flags, index })
     }
 
-    fn slot(&self, index: usize) -> Option<(&'a AtomicU64, &'a AtomicU8)> {
+    fn slot(&self, index: usize) -> Option<(&'a AtomicU64, &'a AtomicU16)> {
         Some((self.words.get(index)?, self.flags.get(index)?))
     }
 }
@@ -263,7 +215,7 @@ impl<'a> SlotTable<'a> {
 #[must_use = "the slot is unlocked again as soon as the guard is dropped"]
 pub struct SlotGuard<'a> {
     word: &'a AtomicU64,
-    flags: &'a AtomicU8,
+    flags: &'a AtomicU16,
     index: usize,
 }
 
@@ -314,14 +266,14 @@ mod tests {
 
     struct Storage {
         words: Vec<AtomicU64>,
-        flags: Vec<AtomicU8>,
+        flags: Vec<AtomicU16>,
     }
 
     impl Storage {
         fn new(n: usize) -> Self {
             Storage {
                 words: (0..n).map(|_| AtomicU64::new(0)).collect(),
-                flags: (0..n).map(|_| AtomicU8::new(0)).collect(),
+                flags: (0..n).map(|_| AtomicU16::new(0)).collect(),
             }
         }
 
@@ -336,7 +288,7 @@ mod tests {
     #[test]
     fn lengths_must_match() {
         let w = [AtomicU64::new(0), AtomicU64::new(0)];
-        let f = [AtomicU8::new(0)];
+        let f = [AtomicU16::new(0)];
         assert!(SlotTable::new(&w, &f).is_none());
         assert!(SlotTable::new(&w[..1], &f).is_some());
         let t = SlotTable::new(&[], &[]).unwrap();
@@ -349,7 +301,7 @@ mod tests {
     fn bytes_per_slot_matches_storage() {
         assert_eq!(
             SlotTable::BYTES_PER_SLOT,
-            core::mem::size_of::<AtomicU64>() + core::mem::size_of::<AtomicU8>()
+            core::mem::size_of::<AtomicU64>() + core::mem::size_of::<AtomicU16>()
         );
     }
 
@@ -399,18 +351,16 @@ mod tests {
         let t = s.table();
         let mut g = t.lock(0).unwrap();
         g.set(Entry::Object(ObjRef::new(UPPER, PAGE_SIZE).unwrap()));
-        // 4096 = 0b1_0000000000_00: size bits 10..=12 are 0b100 (flag bits 3..=5),
-        // size bits 0..=9 are zero (word bits 54..=63).
         assert_eq!(
             s.flags[0].load(Ordering::Relaxed),
-            OBJ | LOCK | (0b100 << 3)
+            OBJ | LOCK | ((PAGE_SIZE as u16) << 3)
         );
-        let w = s.words[0].load(Ordering::Relaxed);
-        assert_eq!(w >> 54, 0);
-        assert_eq!(w & HANDLE_MASK, (UPPER >> 3) & HANDLE_MASK);
+        assert_eq!(s.words[0].load(Ordering::Relaxed), UPPER);
         g.set(Entry::Object(ObjRef::new(UPPER, 0x3ff).unwrap()));
-        assert_eq!(s.flags[0].load(Ordering::Relaxed), OBJ | LOCK);
-        assert_eq!(s.words[0].load(Ordering::Relaxed) >> 54, 0x3ff);
+        assert_eq!(
+            s.flags[0].load(Ordering::Relaxed),
+            OBJ | LOCK | (0x3ff << 3)
+        );
         g.set(Entry::Same(42));
         assert_eq!(s.flags[0].load(Ordering::Relaxed), SAME | LOCK);
         assert_eq!(s.words[0].load(Ordering::Relaxed), 42);
@@ -422,31 +372,32 @@ mod tests {
     }
 
     #[test]
-    fn unpackable_handles_are_rejected() {
+    fn every_handle_round_trips() {
+        // Whatever the architecture makes of kernel addresses: 4- and 5-level x86-64,
+        // arm64 with a pointer tag in the top byte (KASAN_SW_TAGS, MTE), 32-bit
+        // values, odd values.
+        let s = Storage::new(1);
+        let t = s.table();
         for h in [
+            0,
             1,
-            4,
-            UPPER | 1,
-            UPPER | 7,
-            0x0100_0000_0000_0000, // bit 56 set, 57..63 clear
-            0x0200_0000_0000_0000, // bit 57 set alone
-            0xfeff_ffff_ffff_fff8, // upper bits set, bit 56 clear
-            0x8000_0000_0000_0000,
-            0x7fff_ffff_ffff_fff8,
-        ] {
-            assert_eq!(ObjRef::new(h, 100), None, "{h:#x}");
-        }
-        assert!(packable(LOWER) && packable(UPPER) && packable(0));
-        // 4-level (48-bit) and 5-level (57-bit) kernel addresses both fit; the second
-        // is a real zsmalloc handle seen in the test VM.
-        for h in [
+            7,
             0xffff_8880_0304_7000,
             0xff11_0000_0304_7000,
-            0x00ff_ffff_ffff_fff8,
+            0xf2ff_0000_1234_5670,
+            0x0100_0000_0000_0000,
+            0x8000_0000_0000_0000,
+            0x7fff_ffff_ffff_ffff,
+            u64::MAX,
+            0xc123_4568,
         ] {
-            let o = ObjRef::new(h, 1234).unwrap();
-            let (hi, w) = o.pack();
-            assert_eq!(ObjRef::unpack(hi, w), o, "{h:#x}");
+            for size in [1, 1234, PAGE_SIZE] {
+                let o = ObjRef::new(h, size).unwrap();
+                let mut g = t.lock(0).unwrap();
+                g.set(Entry::Object(o));
+                drop(g);
+                assert_eq!(t.lock(0).unwrap().get(), Entry::Object(o), "{h:#x}");
+            }
         }
     }
 
@@ -494,10 +445,7 @@ mod tests {
     }
 
     fn handle_strategy() -> impl Strategy<Value = u64> {
-        prop_oneof![
-            (0u64..(1 << 44)).prop_map(|x| x << 3),
-            (0u64..(1 << 44)).prop_map(|x| 0xffff_8000_0000_0000 | (x << 3)),
-        ]
+        any::<u64>()
     }
 
     fn entry_strategy() -> impl Strategy<Value = Entry> {
