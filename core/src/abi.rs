@@ -80,3 +80,112 @@ pub const RZS_IOC_SET_DISKSIZE: u32 = ioc(IOC_WRITE, 0x01, 8);
 pub const RZS_IOC_SET_MEM_LIMIT: u32 = ioc(IOC_WRITE, 0x02, 8);
 /// `RZS_IOC_RESET`: `_IO(RZS_IOC_MAGIC, 0x03)`.
 pub const RZS_IOC_RESET: u32 = ioc(IOC_NONE, 0x03, 0);
+
+/// What the driver reports beside its counters, for [`RzsStats::build`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeviceState {
+    /// `RZS_FLAG_*` bits.
+    pub flags: u32,
+    /// N of `/dev/rzsN`.
+    pub index: u32,
+    /// Bytes (0: no size).
+    pub disksize: u64,
+    /// Bytes (0: no limit).
+    pub mem_limit: u64,
+    /// Pages the allocator holds now.
+    pub mem_used_pages: u64,
+    /// Bytes of slot table per page of disk.
+    pub table_bytes_per_page: u64,
+    /// Swap attach / detach events seen.
+    pub swap_attach: u64,
+    /// See `swap_attach`.
+    pub swap_detach: u64,
+}
+
+impl RzsStats {
+    /// The ABI record for counters `s` and device state `d`. Every conversion to
+    /// bytes saturates: the counters are statistics that concurrent updates (or a
+    /// bug) can leave momentarily unbalanced, e.g. `pages_stored` wrapped below
+    /// zero, and a world-readable stats read must never panic (a BUG in the
+    /// kernel) over one; a saturated field shows the imbalance instead.
+    pub fn build(s: &crate::stats::StatsSnapshot, d: &DeviceState) -> RzsStats {
+        let page = crate::PAGE_SIZE as u64;
+        let bytes = |pages: u64| pages.saturating_mul(page);
+        RzsStats {
+            size: core::mem::size_of::<RzsStats>() as u32,
+            version: RZS_STATS_VERSION,
+            flags: d.flags,
+            index: d.index,
+            disksize: d.disksize,
+            mem_limit: d.mem_limit,
+            num_reads: s.num_reads,
+            num_writes: s.num_writes,
+            failed_reads: s.failed_reads,
+            failed_writes: s.failed_writes,
+            invalid_io: s.invalid_io,
+            notify_free: s.notify_free,
+            pages_stored: s.pages_stored,
+            same_pages: s.same_pages,
+            huge_pages: s.huge_pages,
+            orig_data_size: bytes(s.pages_stored),
+            compr_data_size: s.compr_data_size,
+            mem_used_total: bytes(d.mem_used_pages),
+            mem_used_max: bytes(s.mem_used_max),
+            table_bytes: (d.disksize / page).saturating_mul(d.table_bytes_per_page),
+            swap_attach: d.swap_attach,
+            swap_detach: d.swap_detach,
+        }
+    }
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+    use crate::stats::StatsSnapshot;
+
+    #[test]
+    fn build_converts_pages_to_bytes() {
+        let s = StatsSnapshot {
+            pages_stored: 3,
+            mem_used_max: 2,
+            compr_data_size: 100,
+            ..Default::default()
+        };
+        let d = DeviceState {
+            disksize: 8 << 12,
+            mem_used_pages: 5,
+            table_bytes_per_page: 10,
+            index: 4,
+            ..Default::default()
+        };
+        let r = RzsStats::build(&s, &d);
+        assert_eq!(r.orig_data_size, 3 * 4096);
+        assert_eq!(r.mem_used_total, 5 * 4096);
+        assert_eq!(r.mem_used_max, 2 * 4096);
+        assert_eq!(r.table_bytes, 80);
+        assert_eq!((r.index, r.compr_data_size), (4, 100));
+        assert_eq!(r.size as usize, core::mem::size_of::<RzsStats>());
+    }
+
+    /// An unbalanced counter (a free counted twice wraps `pages_stored` below zero)
+    /// must not panic: tests run with overflow checks on, as rzs.ko may be built.
+    #[test]
+    fn build_saturates_unbalanced_counters() {
+        let s = StatsSnapshot {
+            pages_stored: u64::MAX,
+            mem_used_max: u64::MAX - 1,
+            ..Default::default()
+        };
+        let d = DeviceState {
+            disksize: u64::MAX,
+            mem_used_pages: u64::MAX / 2,
+            table_bytes_per_page: 10,
+            ..Default::default()
+        };
+        let r = RzsStats::build(&s, &d);
+        assert_eq!(r.orig_data_size, u64::MAX);
+        assert_eq!(r.mem_used_total, u64::MAX);
+        assert_eq!(r.mem_used_max, u64::MAX);
+        assert_eq!(r.table_bytes, u64::MAX / 4096 * 10);
+    }
+}
