@@ -1,26 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
-//! One `/dev/rzsN`: configuration, statistics and the bio path.
+//! One `/dev/rzsN`: configuration, statistics and the bio path. Policy only, in safe
+//! Rust over `crate::sys`.
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+#![forbid(unsafe_code)]
 
-use kernel::{fmt, new_mutex};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::Mutex;
 use kernel::uaccess::UserSlice;
+use kernel::{fmt, new_mutex};
 
-use rzs_core::abi::{self, RzsStats};
-use rzs_core::table::SlotTable;
-
+use rzs_core::abi::{self, DeviceState, RzsStats};
 use rzs_core::stats::Stats;
+use rzs_core::table::SlotTable;
 use rzs_core::PAGE_SIZE;
 
-use crate::blk::{self, Bio, DiskRef, Op, Status};
-use crate::swap::{self, Mode};
-use crate::gate::Gate;
-use crate::store::{Scratch, Store, StoreError};
+use crate::store::{Store, StoreError};
+use crate::sys::blk::{self, Bdev, BdevCell, Bio, BioData, DiskRef, Op, Status};
+use crate::sys::gate::Gate;
+use crate::sys::swap::{events, Mode};
 
-/// Largest disksize accepted: 1 TiB (its slot table alone takes 2.25 GiB).
+/// Largest disksize accepted: 1 TiB (its slot table alone takes 2.5 GiB).
 pub(crate) const MAX_DISKSIZE: u64 = abi::RZS_MAX_DISKSIZE;
 
 /// Configuration changed only under [`Device::ctl`].
@@ -39,13 +41,12 @@ pub(crate) struct Device {
     /// How slot frees reach this device (resolved `swap_notify`).
     notify: Mode,
     /// The whole-disk block device, set once the disk exists.
-    bdev: AtomicPtr<kernel::bindings::block_device>,
-    /// Attached to a swap area by a SWAPON event (events mode).
-    attached: AtomicBool,
+    bdev: BdevCell,
     swap_attach: AtomicU64,
     swap_detach: AtomicU64,
-    /// The per-device SLOT_FREE notifier (events mode).
-    slot_free_nb: swap::events::Notifier,
+    /// The per-device SLOT_FREE notifier (events mode), registered while swapped on.
+    #[pin]
+    slot_free_nb: events::SlotFreeNotifier<Device>,
     #[pin]
     ctl: Mutex<Ctl>,
 }
@@ -64,21 +65,22 @@ impl Device {
         try_pin_init!(Self {
             index,
             stats: Stats::new(),
-            store: Gate::new(),
+            store: Gate::new()?,
             claimed: AtomicBool::new(false),
             notify,
-            bdev: AtomicPtr::new(core::ptr::null_mut()),
-            attached: AtomicBool::new(false),
+            bdev: BdevCell::new(),
             swap_attach: AtomicU64::new(0),
             swap_detach: AtomicU64::new(0),
-            slot_free_nb: swap::events::Notifier::new(slot_free_cb),
+            slot_free_nb <- events::SlotFreeNotifier::new(),
             ctl <- new_mutex!(Ctl { disksize: 0, mem_limit: 0 }, "rzs::Device::ctl"),
         })
     }
 
-    /// Gives the device a size: allocates its slot table and pool. `-EBUSY` if it has
-    /// one already. Returns the capacity in sectors for the caller to publish.
-    pub(crate) fn set_disksize(&self, bytes: u64) -> Result<u64> {
+    /// Gives the device a size: allocates its slot table and pool, then calls
+    /// `publish` with the capacity in sectors, still under the control mutex, so a
+    /// concurrent reset cannot slip in between and leave a capacity without a store.
+    /// `EBUSY` if it has a size already.
+    pub(crate) fn set_disksize(&self, bytes: u64, publish: impl FnOnce(u64)) -> Result {
         let size = check_disksize(bytes)?;
         let mut ctl = self.ctl.lock();
         if ctl.disksize != 0 {
@@ -88,9 +90,10 @@ impl Device {
         let name = CString::try_from_fmt(fmt!("rzs{}", self.index))?;
         let store = Store::new(pages, &name)?;
         store.mem_limit_pages.store(ctl.mem_limit.div_ceil(PAGE_SIZE as u64), Relaxed);
-        self.store.replace(Some(KBox::new(store, GFP_KERNEL)?));
+        drop(self.store.replace(Some(KBox::new(store, GFP_KERNEL)?)));
         ctl.disksize = size;
-        Ok(size >> blk::SECTOR_SHIFT)
+        publish(size >> blk::SECTOR_SHIFT);
+        Ok(())
     }
 
     /// Sets the memory limit in bytes (0: none), effective immediately.
@@ -103,10 +106,12 @@ impl Device {
         Ok(())
     }
 
-    /// Frees everything and returns to size 0. The caller checks the device is not
-    /// in use and sets the capacity to 0 first.
-    pub(crate) fn reset(&self) {
+    /// Frees everything and returns to size 0: under the control mutex, `unpublish`
+    /// (capacity 0, page cache dropped) runs first, then the store goes. The caller
+    /// checks the device is not in use.
+    fn reset(&self, unpublish: impl FnOnce()) {
         let mut ctl = self.ctl.lock();
+        unpublish();
         // Dropping the store frees every object, then the table and the pool.
         drop(self.store.replace(None));
         ctl.disksize = 0;
@@ -116,15 +121,13 @@ impl Device {
     }
 
     /// Records the disk's block device (once, right after the disk is created).
-    pub(crate) fn set_bdev(&self, bdev: *mut kernel::bindings::block_device) {
-        self.bdev.store(bdev, SeqCst);
+    pub(crate) fn set_bdev(&self, bdev: Bdev) {
+        self.bdev.set(bdev);
     }
 
     /// Whether the device is in use as swap right now.
     fn is_swap(&self) -> bool {
-        let b = self.bdev.load(SeqCst);
-        // SAFETY: the disk (and so its bdev) lives as long as `self` can be reached.
-        !b.is_null() && unsafe { swap::bdev_is_swap(b) }
+        self.bdev.get().is_some_and(|b| b.is_swap())
     }
 
     /// Frees one slot (swap slot-free notification). Atomic context: never sleeps,
@@ -134,40 +137,6 @@ impl Device {
         if let Some(s) = self.store.enter() {
             s.free(index, &self.stats);
         }
-    }
-
-    /// SWAPON of this device (events mode): attach, i.e. ask for SLOT_FREE events.
-    pub(crate) fn swap_attach(&self, bdev: *mut kernel::bindings::block_device, pages: u64) {
-        if self.attached.load(SeqCst) {
-            return;
-        }
-        match self.slot_free_nb.register(swap::events::SWAP_EVENT_SLOT_FREE, bdev) {
-            Ok(()) => {
-                self.attached.store(true, SeqCst);
-                self.swap_attach.fetch_add(1, Relaxed);
-                pr_info!("rzs{}: swap on ({} pages): attached, slot frees by swap event notifier\n", self.index, pages);
-            }
-            Err(e) => pr_err!("rzs{}: swap on: cannot register the slot-free notifier (error {})\n", self.index, e.to_errno()),
-        }
-    }
-
-    /// SWAPOFF of this device (events mode): detach, and release anything still
-    /// stored but the swap header (swapoff freed every slot, so normally nothing).
-    pub(crate) fn swap_detach(&self, bdev: *mut kernel::bindings::block_device) {
-        if !self.attached.swap(false, SeqCst) {
-            return;
-        }
-        self.slot_free_nb.unregister(swap::events::SWAP_EVENT_SLOT_FREE, bdev);
-        self.swap_detach.fetch_add(1, Relaxed);
-        let mut released = 0u64;
-        if let Some(s) = self.store.enter() {
-            for i in 1..s.pages() {
-                if s.free(i, &self.stats) {
-                    released += 1;
-                }
-            }
-        }
-        pr_info!("rzs{}: swap off: detached ({} leftover pages released)\n", self.index, released);
     }
 
     /// Test only: corrupts the stored object of page `index` (see `Store::corrupt`).
@@ -181,7 +150,7 @@ impl Device {
         if index >= store.pages() {
             return Err(EINVAL);
         }
-        // Allocated before the slot lock is taken (it disables preemption).
+        // Allocated before the slot lock is taken (a spinlock).
         let junk = KVec::from_elem(0xffu8, store.max_compressed(), GFP_KERNEL)?;
         let len = store.corrupt(index, &junk)?;
         pr_warn!("rzs{}: debug_corrupt: page {} ({} bytes compressed) overwritten\n", self.index, index, len);
@@ -199,8 +168,6 @@ impl Device {
             let c = self.ctl.lock();
             (c.disksize, c.mem_limit)
         };
-        let s = self.stats.snapshot();
-        let pages = disksize / PAGE_SIZE as u64;
         let mut flags = 0;
         if disksize != 0 {
             flags |= abi::RZS_FLAG_INITIALIZED;
@@ -213,30 +180,17 @@ impl Device {
             Mode::Bdev => abi::RZS_FLAG_NOTIFY_BDEV,
             _ => 0,
         };
-        RzsStats {
-            size: core::mem::size_of::<RzsStats>() as u32,
-            version: abi::RZS_STATS_VERSION,
+        let d = DeviceState {
             flags,
             index: self.index,
             disksize,
             mem_limit,
-            num_reads: s.num_reads,
-            num_writes: s.num_writes,
-            failed_reads: s.failed_reads,
-            failed_writes: s.failed_writes,
-            invalid_io: s.invalid_io,
-            notify_free: s.notify_free,
-            pages_stored: s.pages_stored,
-            same_pages: s.same_pages,
-            huge_pages: s.huge_pages,
-            orig_data_size: s.pages_stored * PAGE_SIZE as u64,
-            compr_data_size: s.compr_data_size,
-            mem_used_total: self.mem_used_pages() * PAGE_SIZE as u64,
-            mem_used_max: s.mem_used_max * PAGE_SIZE as u64,
-            table_bytes: pages * SlotTable::BYTES_PER_SLOT as u64,
+            mem_used_pages: self.mem_used_pages(),
+            table_bytes_per_page: SlotTable::BYTES_PER_SLOT as u64,
             swap_attach: self.swap_attach.load(Relaxed),
             swap_detach: self.swap_detach.load(Relaxed),
-        }
+        };
+        RzsStats::build(&self.stats.snapshot(), &d)
     }
 
     fn ioctl_stats(&self, arg: usize) -> Result<i32> {
@@ -256,58 +210,32 @@ impl Device {
         // Claim the device under the open mutex: only the caller may have it open
         // (not mounted, not swapped on, not open elsewhere), and no one may open it
         // until the reset is done.
-        let busy = disk.with_open_mutex(|| {
-            if disk.openers() > 1 || self.claimed.swap(true, Relaxed) {
-                return true;
-            }
-            false
-        });
+        let busy = disk.with_open_mutex(|| disk.openers() > 1 || self.claimed.swap(true, Relaxed));
         if busy {
             return Err(EBUSY);
         }
         disk.sync();
-        disk.set_capacity(0);
-        disk.invalidate();
-        self.reset();
+        self.reset(|| {
+            disk.set_capacity(0);
+            disk.invalidate();
+        });
         self.claimed.store(false, Relaxed);
         Ok(0)
     }
 
+    /// Reads or writes every page of a page-aligned bio, copying between the bio and
+    /// this CPU's workspace page.
     fn do_rw(&self, store: &Store, bio: &Bio<'_>, write: bool) -> core::result::Result<(), StoreError> {
-        let mut pos = bio.sector() << blk::SECTOR_SHIFT;
-        let mut scratch: Option<Scratch> = None;
-        for seg in bio.segments() {
-            let mut done = 0u32;
-            while done < seg.len {
-                let index = (pos / PAGE_SIZE as u64) as usize;
-                let off = (pos % PAGE_SIZE as u64) as usize;
-                let n = (seg.len - done).min((PAGE_SIZE - off) as u32);
-                let full = off == 0 && n as usize == PAGE_SIZE;
-                let r = seg.with_mapped(|buf| -> core::result::Result<(), StoreError> {
-                    let piece = buf.get_mut(done as usize..(done + n) as usize).ok_or(StoreError::OutOfRange)?;
-                    if full {
-                        let page: &mut [u8; PAGE_SIZE] = piece.try_into().map_err(|_| StoreError::OutOfRange)?;
-                        return if write { store.write(index, page, &self.stats) } else { store.read(index, page) };
-                    }
-                    // Partial page: read-modify-write through a scratch page.
-                    if scratch.is_none() {
-                        scratch = Some(Scratch::new().map_err(|_| StoreError::NoMem)?);
-                    }
-                    let tmp = scratch.as_mut().ok_or(StoreError::NoMem)?.page();
-                    store.read(index, tmp)?;
-                    let part = tmp.get_mut(off..off + n as usize).ok_or(StoreError::OutOfRange)?;
-                    if write {
-                        part.copy_from_slice(piece);
-                        store.write(index, tmp, &self.stats)
-                    } else {
-                        piece.copy_from_slice(part);
-                        Ok(())
-                    }
-                });
-                r?;
-                done += n;
-                pos += n as u64;
+        let first = (bio.sector() << blk::SECTOR_SHIFT) / PAGE_SIZE as u64;
+        let mut data: BioData<'_> = bio.data();
+        let mut index = usize::try_from(first).map_err(|_| StoreError::OutOfRange)?;
+        while data.remaining() > 0 {
+            if write {
+                store.write(index, |_, page| data.copy_out(page).map_err(|_| StoreError::Io), &self.stats)?;
+            } else {
+                store.read(index, |page| data.copy_in(page).map_err(|_| StoreError::Io))?;
             }
+            index = index.checked_add(1).ok_or(StoreError::OutOfRange)?;
         }
         Ok(())
     }
@@ -316,7 +244,7 @@ impl Device {
     /// also zeroes the partial pages at its ends.
     fn do_discard(&self, store: &Store, bio: &Bio<'_>, zeroes: bool) -> core::result::Result<(), StoreError> {
         let start = bio.sector() << blk::SECTOR_SHIFT;
-        let end = start + bio.len() as u64;
+        let end = start.checked_add(u64::from(bio.len())).ok_or(StoreError::OutOfRange)?;
         let ps = PAGE_SIZE as u64;
         let first_full = start.div_ceil(ps);
         let last_full = end / ps; // exclusive
@@ -328,14 +256,18 @@ impl Device {
                 if from >= to {
                     return Ok(());
                 }
-                let mut s = Scratch::new().map_err(|_| StoreError::NoMem)?;
-                let tmp = s.page();
                 let index = (from / ps) as usize;
-                store.read(index, tmp)?;
                 let a = (from % ps) as usize;
                 let b = a + (to - from) as usize;
-                tmp.get_mut(a..b).ok_or(StoreError::OutOfRange)?.fill(0);
-                store.write(index, tmp, &self.stats)
+                store.write(
+                    index,
+                    |st, page| {
+                        st.load(index, page)?;
+                        page.get_mut(a..b).ok_or(StoreError::OutOfRange)?.fill(0);
+                        Ok(())
+                    },
+                    &self.stats,
+                )
             };
             if first_full > last_full {
                 // Within one page.
@@ -349,24 +281,39 @@ impl Device {
     }
 }
 
-/// SLOT_FREE notifier callback (events mode): atomic context.
-unsafe extern "C" fn slot_free_cb(
-    nb: *mut kernel::bindings::notifier_block,
-    offset: kernel::ffi::c_ulong,
-    _bdev: *mut core::ffi::c_void,
-) -> kernel::ffi::c_int {
-    let off = core::mem::offset_of!(Device, slot_free_nb);
-    // SAFETY: this callback is only registered through `Device::slot_free_nb`, whose
-    // block is at offset 0 of the `Notifier` (`repr(C)`), so `nb` points `off` bytes
-    // into a live, pinned `Device` (it unregisters before it can go away).
-    let dev = unsafe { &*((nb as *mut u8).sub(off) as *const Device) };
-    dev.slot_free(offset);
-    swap::NOTIFY_OK
+impl events::Handler for Device {
+    /// SWAPON of this device (events mode): attach, i.e. ask for SLOT_FREE events.
+    fn swap_on(&self, bdev: Bdev, pages: u64) {
+        if self.notify != Mode::Events {
+            return;
+        }
+        match self.slot_free_nb.register(bdev) {
+            Ok(()) => {
+                self.swap_attach.fetch_add(1, Relaxed);
+                pr_info!("rzs{}: swap on ({} pages): attached, slot frees by swap event notifier\n", self.index, pages);
+            }
+            Err(e) if e == EBUSY => {}
+            Err(e) => pr_err!("rzs{}: swap on: cannot register the slot-free notifier (error {})\n", self.index, e.to_errno()),
+        }
+    }
+
+    /// SWAPOFF of this device (events mode): detach, and release anything still
+    /// stored but the swap header (swapoff freed every slot, so normally nothing).
+    fn swap_off(&self, _bdev: Bdev) {
+        if !self.slot_free_nb.unregister() {
+            return;
+        }
+        self.swap_detach.fetch_add(1, Relaxed);
+        let released = self.store.enter().map_or(0, |s| s.clear_after_header(&self.stats));
+        pr_info!("rzs{}: swap off: detached ({} leftover pages released)\n", self.index, released);
+    }
 }
 
 impl blk::Operations for Device {
     fn swap_slot_free(&self, offset: u64) {
-        self.slot_free(offset as usize);
+        if let Ok(i) = usize::try_from(offset) {
+            self.slot_free(i);
+        }
     }
 
     fn open(&self, _disk: DiskRef<'_>) -> Result {
@@ -377,13 +324,13 @@ impl blk::Operations for Device {
     }
 
     fn ioctl(&self, disk: DiskRef<'_>, cmd: u32, arg: usize) -> Result<i32> {
-        let admin = || if blk::capable_sys_admin() { Ok(()) } else { Err(EPERM) };
+        let admin = || if crate::sys::capable_sys_admin() { Ok(()) } else { Err(EPERM) };
         match cmd {
             abi::RZS_IOC_GET_STATS => self.ioctl_stats(arg),
             abi::RZS_IOC_SET_DISKSIZE => {
                 admin()?;
                 let bytes = UserSlice::new(arg, 8).reader().read::<u64>()?;
-                disk.set_capacity(self.set_disksize(bytes)?);
+                self.set_disksize(bytes, |sectors| disk.set_capacity(sectors))?;
                 Ok(0)
             }
             abi::RZS_IOC_SET_MEM_LIMIT => {
@@ -407,9 +354,15 @@ impl blk::Operations for Device {
             bio.end(Status::IoErr);
             return;
         };
-        let end = (bio.sector() << blk::SECTOR_SHIFT).checked_add(bio.len() as u64);
-        if end.map_or(true, |e| e > (store.pages() * PAGE_SIZE) as u64) {
+        let start = bio.sector() << blk::SECTOR_SHIFT;
+        let end = start.checked_add(u64::from(bio.len()));
+        // Reads and writes come in whole logical blocks (a page); the block layer
+        // checks that for I/O from userspace, and a stacked driver sending less is
+        // refused here rather than half-served.
+        let misaligned = matches!(op, Op::Read | Op::Write) && (start % PAGE_SIZE as u64 != 0 || bio.len() as usize % PAGE_SIZE != 0);
+        if misaligned || end.map_or(true, |e| e > (store.pages() * PAGE_SIZE) as u64) {
             self.stats.invalid_io.fetch_add(1, Relaxed);
+            drop(store);
             bio.end(Status::IoErr);
             return;
         }
@@ -422,14 +375,9 @@ impl blk::Operations for Device {
             }
             Op::Write => {
                 self.stats.num_writes.fetch_add(1, Relaxed);
-                let r = self.do_rw(&store, &bio, true);
-                match r {
-                    Ok(()) => {}
-                    Err(_) => {
-                        self.stats.failed_writes.fetch_add(1, Relaxed);
-                    }
-                }
-                r
+                self.do_rw(&store, &bio, true).inspect_err(|_| {
+                    self.stats.failed_writes.fetch_add(1, Relaxed);
+                })
             }
             Op::Discard => self.do_discard(&store, &bio, false),
             Op::WriteZeroes => self.do_discard(&store, &bio, true),

@@ -1,36 +1,262 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C helpers for the rzs Rust driver: exported wrappers around kernel functions
- * that are static inline or macros in C and so have no binding in 6.12, in the
- * style of the kernel's rust/helpers/. Nothing here holds logic.
+ * C helpers for the rzs Rust driver, in the style of the kernel's rust/helpers/:
+ * exported wrappers around what is static inline, a macro, or outside 6.12's
+ * bindings_helper.h (zsmalloc, the swap event API, blk feature and status
+ * values). Nothing here holds logic.
+ *
+ * Why wrappers rather than Rust `extern` declarations of the kernel's functions
+ * and Rust copies of its constants: here the C compiler checks every call and
+ * every value against the kernel's own headers, so a kernel that changes one
+ * fails to build rzs.ko instead of running it with a stale prototype or bit.
+ * The Rust side declares only these rzs_* functions (src/kernel/ffi.rs), whose
+ * prototypes are listed once, below.
  */
 
+#include <linux/blk_types.h>
+#include <linux/blkdev.h>
+#include <linux/cacheflush.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
 #include <linux/preempt.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
 #include <linux/smp.h>
+#include <linux/srcu.h>
+#include <linux/string.h>
+#include <linux/swap.h>
+#include <linux/zsmalloc.h>
 
-/* Called from Rust (src/cpu.rs) only. */
-void rzs_preempt_disable(void);
-void rzs_preempt_enable(void);
-unsigned int rzs_smp_processor_id(void);
+/* --- prototypes: the Rust declarations in src/kernel/ffi.rs mirror these */
+unsigned int rzs_raw_smp_processor_id(void);
 unsigned int rzs_nr_cpu_ids(void);
+void rzs_cond_resched(void);
+struct page *rzs_nth_page(struct page *page, unsigned long n);
+void rzs_copy_from_page(void *dst, struct page *page, unsigned int off, size_t len);
+void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size_t len);
+struct srcu_struct *rzs_srcu_alloc(void);
+void rzs_srcu_free(struct srcu_struct *ssp);
+int rzs_srcu_read_lock(struct srcu_struct *ssp);
+void rzs_srcu_read_unlock(struct srcu_struct *ssp, int idx);
+void rzs_srcu_synchronize(struct srcu_struct *ssp);
+u32 rzs_blk_feat_synchronous(void);
+u32 rzs_blk_feat_stable_writes(void);
+u8 rzs_blk_sts(int which);
+struct zs_pool *rzs_zs_create_pool(const char *name);
+void rzs_zs_destroy_pool(struct zs_pool *pool);
+unsigned long rzs_zs_malloc(struct zs_pool *pool, size_t size, gfp_t gfp);
+void rzs_zs_free(struct zs_pool *pool, unsigned long handle);
+void *rzs_zs_map_ro(struct zs_pool *pool, unsigned long handle);
+void *rzs_zs_map_wo(struct zs_pool *pool, unsigned long handle);
+void rzs_zs_unmap(struct zs_pool *pool, unsigned long handle);
+unsigned long rzs_zs_total_pages(struct zs_pool *pool);
+size_t rzs_zs_huge_class_size(struct zs_pool *pool);
+gfp_t rzs_gfp_noio_obj(void);
 
-void rzs_preempt_disable(void)
-{
-	preempt_disable();
-}
+/* --- CPUs and scheduling */
 
-void rzs_preempt_enable(void)
+/* A hint only: the caller may migrate right after. */
+unsigned int rzs_raw_smp_processor_id(void)
 {
-	preempt_enable();
-}
-
-/* Only meaningful with preemption disabled. */
-unsigned int rzs_smp_processor_id(void)
-{
-	return smp_processor_id();
+	return raw_smp_processor_id();
 }
 
 unsigned int rzs_nr_cpu_ids(void)
 {
 	return nr_cpu_ids;
 }
+
+void rzs_cond_resched(void)
+{
+	cond_resched();
+}
+
+/* --- bio pages */
+
+/* The n-th page after @page in a physically contiguous range (any memory model). */
+struct page *rzs_nth_page(struct page *page, unsigned long n)
+{
+	return nth_page(page, n);
+}
+
+/*
+ * Copies between a bio page and rzs' own memory. The bio page may be user memory
+ * that another thread writes at the same time (O_DIRECT); the Rust side never
+ * forms a reference to it, and memcpy gives whatever bytes were there.
+ * flush_dcache_page() after writing into the page, as brd and zram do (a no-op
+ * on x86, needed where the data cache can alias, e.g. some arm configurations).
+ */
+void rzs_copy_from_page(void *dst, struct page *page, unsigned int off, size_t len)
+{
+	void *src = kmap_local_page(page);
+
+	memcpy(dst, src + off, len);
+	kunmap_local(src);
+}
+
+void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size_t len)
+{
+	void *dst = kmap_local_page(page);
+
+	memcpy(dst + off, src, len);
+	kunmap_local(dst);
+	flush_dcache_page(page);
+}
+
+/* --- SRCU (src/kernel/gate.rs): allocated here so Rust never moves one */
+
+struct srcu_struct *rzs_srcu_alloc(void)
+{
+	struct srcu_struct *ssp = kzalloc(sizeof(*ssp), GFP_KERNEL);
+
+	if (ssp && init_srcu_struct(ssp)) {
+		kfree(ssp);
+		ssp = NULL;
+	}
+	return ssp;
+}
+
+void rzs_srcu_free(struct srcu_struct *ssp)
+{
+	cleanup_srcu_struct(ssp);
+	kfree(ssp);
+}
+
+int rzs_srcu_read_lock(struct srcu_struct *ssp)
+{
+	return srcu_read_lock(ssp);
+}
+
+void rzs_srcu_read_unlock(struct srcu_struct *ssp, int idx)
+{
+	srcu_read_unlock(ssp, idx);
+}
+
+void rzs_srcu_synchronize(struct srcu_struct *ssp)
+{
+	synchronize_srcu(ssp);
+}
+
+/* --- block layer values (casts in C: not in the generated bindings) */
+
+u32 rzs_blk_feat_synchronous(void)
+{
+	return (__force u32)BLK_FEAT_SYNCHRONOUS;
+}
+
+u32 rzs_blk_feat_stable_writes(void)
+{
+	return (__force u32)BLK_FEAT_STABLE_WRITES;
+}
+
+/* The status codes rzs completes bios with; @which is src/kernel/blk.rs' Status. */
+u8 rzs_blk_sts(int which)
+{
+	switch (which) {
+	case 0: return (__force u8)BLK_STS_OK;
+	case 1: return (__force u8)BLK_STS_NOTSUPP;
+	case 2: return (__force u8)BLK_STS_NOSPC;
+	case 3: return (__force u8)BLK_STS_RESOURCE;
+	default: return (__force u8)BLK_STS_IOERR;
+	}
+}
+
+/* --- zsmalloc (include/linux/zsmalloc.h is not in 6.12's bindings_helper.h) */
+
+struct zs_pool *rzs_zs_create_pool(const char *name)
+{
+	return zs_create_pool(name);
+}
+
+void rzs_zs_destroy_pool(struct zs_pool *pool)
+{
+	zs_destroy_pool(pool);
+}
+
+/* 0 on failure (zs_malloc's IS_ERR_VALUE handles are folded into it). */
+unsigned long rzs_zs_malloc(struct zs_pool *pool, size_t size, gfp_t gfp)
+{
+	unsigned long h = zs_malloc(pool, size, gfp);
+
+	return IS_ERR_VALUE(h) ? 0 : h;
+}
+
+void rzs_zs_free(struct zs_pool *pool, unsigned long handle)
+{
+	zs_free(pool, handle);
+}
+
+void *rzs_zs_map_ro(struct zs_pool *pool, unsigned long handle)
+{
+	return zs_map_object(pool, handle, ZS_MM_RO);
+}
+
+void *rzs_zs_map_wo(struct zs_pool *pool, unsigned long handle)
+{
+	return zs_map_object(pool, handle, ZS_MM_WO);
+}
+
+void rzs_zs_unmap(struct zs_pool *pool, unsigned long handle)
+{
+	zs_unmap_object(pool, handle);
+}
+
+unsigned long rzs_zs_total_pages(struct zs_pool *pool)
+{
+	return zs_get_total_pages(pool);
+}
+
+size_t rzs_zs_huge_class_size(struct zs_pool *pool)
+{
+	return zs_huge_class_size(pool);
+}
+
+/*
+ * Objects, on the I/O path: may sleep (direct reclaim), must not recurse into
+ * I/O; movable and highmem as zram allocates them.
+ */
+gfp_t rzs_gfp_noio_obj(void)
+{
+	return GFP_NOIO | __GFP_NOWARN | __GFP_HIGHMEM | __GFP_MOVABLE;
+}
+
+/* --- the swap event API (scripts/patches/0001), when the kernel has it */
+#ifdef RZS_SWAP_EVENTS
+int rzs_swap_events_register(struct notifier_block *nb, int event);
+int rzs_swap_events_unregister(struct notifier_block *nb, int event);
+int rzs_slot_free_register(struct notifier_block *nb, struct block_device *bdev);
+int rzs_slot_free_unregister(struct notifier_block *nb, struct block_device *bdev);
+struct block_device *rzs_swap_event_bdev(const void *info);
+unsigned long rzs_swap_event_pages(const void *info);
+
+/* @event: 0 SWAPON, 1 SWAPOFF (src/kernel/swap.rs' Event). */
+int rzs_swap_events_register(struct notifier_block *nb, int event)
+{
+	return register_swap_event_notifier(nb, event ? SWAP_EVENT_SWAPOFF : SWAP_EVENT_SWAPON, NULL);
+}
+
+int rzs_swap_events_unregister(struct notifier_block *nb, int event)
+{
+	return unregister_swap_event_notifier(nb, event ? SWAP_EVENT_SWAPOFF : SWAP_EVENT_SWAPON, NULL);
+}
+
+int rzs_slot_free_register(struct notifier_block *nb, struct block_device *bdev)
+{
+	return register_swap_event_notifier(nb, SWAP_EVENT_SLOT_FREE, bdev);
+}
+
+int rzs_slot_free_unregister(struct notifier_block *nb, struct block_device *bdev)
+{
+	return unregister_swap_event_notifier(nb, SWAP_EVENT_SLOT_FREE, bdev);
+}
+
+struct block_device *rzs_swap_event_bdev(const void *info)
+{
+	return ((const struct swap_event_info *)info)->bdev;
+}
+
+unsigned long rzs_swap_event_pages(const void *info)
+{
+	return ((const struct swap_event_info *)info)->pages;
+}
+#endif

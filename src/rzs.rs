@@ -6,9 +6,12 @@
 //! incompressible ones are stored raw. The kernel-independent logic lives in the
 //! `rzs_core` crate (`core/`); this crate is the driver.
 //!
-//! Layout: `blk` (block-layer wrapper), `zs` (zsmalloc), `cpu` (per-CPU workspaces),
-//! `store` (slot table + pool), `gate` (value swap vs. I/O), `device` (bio path and
-//! configuration), `params` (module parameters).
+//! Layout: `sys` is the kernel interface, every FFI call and `unsafe` block of the
+//! driver in small safe abstractions (block device, zsmalloc and the slot table,
+//! per-CPU workspaces, SRCU gate, swap notifiers, module parameters, sysfs). Above
+//! it, in safe Rust: `device` (configuration, the bio path) and `store` (what a page
+//! becomes), both `#![forbid(unsafe_code)]`, and this file (module load and unload,
+//! no `unsafe` block).
 
 use kernel::prelude::*;
 use kernel::{c_str, fmt, str::CString};
@@ -16,19 +19,14 @@ use kernel::{c_str, fmt, str::CString};
 use rzs_core::codec::{self, Compressor, Encoded};
 use rzs_core::PAGE_SIZE;
 
-mod blk;
-mod cpu;
 mod device;
-mod gate;
-mod params;
 mod store;
-mod swap;
-mod sysfs;
-mod zs;
+mod sys;
 
-use blk::{DiskParams, Fops, GenDisk, Major};
 use device::Device;
-use params::{module_param, ParamCell};
+use sys::blk::{self, DiskParams, Fops, GenDisk, Major};
+use sys::params::{self as params, module_param, ParamCell};
+use sys::swap::{self as swap, events};
 
 module! {
     type: Rzs,
@@ -59,40 +57,47 @@ pub(crate) fn debug_corrupt_allowed() -> bool {
     DEBUG_CORRUPT.get()
 }
 
-/// A device together with its disk. Field order is drop order: the disk goes first,
-/// so no bio can reach `dev` after it is freed.
-struct DeviceSlot {
-    _disk: GenDisk<Device>,
-    _dev: Pin<KBox<Device>>,
-}
+/// A device and its disk: the disk owns the device and frees it after itself.
+type DeviceSlot = GenDisk<Device>;
+
+/// The disks' operations: with `swap_slot_free_notify` (swap_notify=bdev) or without.
+static FOPS_BDEV_NOTIFY: Fops<Device> = Fops::new(true);
+static FOPS: Fops<Device> = Fops::new(false);
+
+/// The global swap event notifiers (swap_notify=events).
+static SWAPON_NB: events::GlobalNotifier<Device> = events::GlobalNotifier::new(false);
+static SWAPOFF_NB: events::GlobalNotifier<Device> = events::GlobalNotifier::new(true);
 
 struct Rzs {
-    // Drop order: swap event notifiers, devices, the fops they point to, the major.
-    _events: SwapEvents,
+    // Drop order: swap event notifiers (unregistering waits for callbacks in
+    // progress), the devices, the major.
+    _events: Option<events::GlobalNotifiers<Device>>,
     devices: KVec<DeviceSlot>,
-    _fops: Pin<KBox<Fops<Device>>>,
     _major: Major,
 }
 
 /// Compresses and decompresses one page at load time, so a broken codec build fails
-/// `insmod` instead of corrupting data.
+/// `insmod` instead of corrupting data. Every buffer is on the heap (two pages and
+/// the 16 KiB compressor would not fit the kernel stack).
 fn codec_self_test() -> Result {
     let mut state = KBox::<Compressor>::new_uninit(GFP_KERNEL)?;
     let comp = Compressor::init_in_place(&mut state);
-    let mut page = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL)?;
+    let mut page = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
     for (i, b) in page.iter_mut().enumerate() {
         *b = (i % 251) as u8 ^ (i / 512) as u8;
     }
-    let mut back = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL)?;
-    let len = match comp.compress(&page) {
+    let page: &[u8; PAGE_SIZE] = page.as_slice().try_into().map_err(|_| EINVAL)?;
+    let mut back = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+    let back: &mut [u8; PAGE_SIZE] = back.as_mut_slice().try_into().map_err(|_| EINVAL)?;
+    let len = match comp.compress(page) {
         Encoded::Compressed(data) => {
             let len = data.len();
-            codec::decompress(data, &mut back).map_err(|_| EIO)?;
+            codec::decompress(data, back).map_err(|_| EIO)?;
             len
         }
         Encoded::Incompressible => return Err(EIO),
     };
-    if *back != *page {
+    if back != page {
         pr_err!("codec self-test: page changed in round trip\n");
         return Err(EIO);
     }
@@ -100,32 +105,33 @@ fn codec_self_test() -> Result {
     Ok(())
 }
 
-fn create_device(index: u32, major: &Major, fops: &Fops<Device>, notify: swap::Mode) -> Result<DeviceSlot> {
+fn create_device(index: u32, major: &Major, fops: &'static Fops<Device>, notify: swap::Mode) -> Result<DeviceSlot> {
     let dev = KBox::pin_init(Device::new(index, notify), GFP_KERNEL)?;
     let params = DiskParams {
         major: major.number(),
         first_minor: index as i32,
         block_size: PAGE_SIZE as u32,
-        features: blk::feat::SYNCHRONOUS | blk::feat::STABLE_WRITES,
+        features: blk::feat::synchronous() | blk::feat::stable_writes(),
         max_discard_sectors: u32::MAX >> blk::SECTOR_SHIFT,
     };
     let name = CString::try_from_fmt(fmt!("rzs{}", index))?;
-    // SAFETY: `dev` and `fops` are pinned heap allocations that `DeviceSlot` and `Rzs`
-    // keep alive until after the disk is dropped (see their field order).
-    let mut disk = unsafe { GenDisk::new(&params, &name, &*dev as *const Device, fops)? };
-    dev.set_bdev(disk.bdev());
+    let mut disk = GenDisk::new(&params, &name, dev, fops)?;
+    let dev = disk.dev();
+    if let Some(b) = disk.bdev() {
+        dev.set_bdev(b);
+    }
     if MEM_LIMIT.get() != 0 {
         dev.set_mem_limit(MEM_LIMIT.get())?;
     }
     if DISKSIZE.get() != 0 {
-        disk.set_capacity(dev.set_disksize(DISKSIZE.get())?);
+        dev.set_disksize(DISKSIZE.get(), |sectors| disk.set_capacity(sectors))?;
     }
-    disk.add(&sysfs::GROUPS.0)?;
-    Ok(DeviceSlot { _disk: disk, _dev: dev })
+    disk.add(&sys::sysfs::GROUPS.0)?;
+    Ok(disk)
 }
 
 impl kernel::Module for Rzs {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         let n = NUM_DEVICES.get();
         if n == 0 || n > MAX_DEVICES {
             pr_err!("num_devices={} is out of range (1-{})\n", n, MAX_DEVICES);
@@ -138,10 +144,10 @@ impl kernel::Module for Rzs {
         let notify = swap::param(&SWAP_NOTIFY).resolve()?;
         codec_self_test()?;
         let major = Major::register(c_str!("rzs"))?;
-        let fops = KBox::pin(Fops::<Device>::new(module, notify == swap::Mode::Bdev), GFP_KERNEL)?;
+        let fops = if notify == swap::Mode::Bdev { &FOPS_BDEV_NOTIFY } else { &FOPS };
         let mut devices = KVec::with_capacity(n as usize, GFP_KERNEL)?;
         for i in 0..n {
-            match create_device(i, &major, &fops, notify) {
+            match create_device(i, &major, fops, notify) {
                 Ok(d) => devices.push(d, GFP_KERNEL)?,
                 Err(e) => {
                     pr_err!("cannot create rzs{}: error {}\n", i, e.to_errno());
@@ -149,103 +155,19 @@ impl kernel::Module for Rzs {
                 }
             }
         }
-        let events = SwapEvents::register(notify)?;
+        let events = match notify {
+            swap::Mode::Events => Some(events::GlobalNotifiers::register(&SWAPON_NB, &SWAPOFF_NB)?),
+            _ => None,
+        };
         pr_info!("loaded: {} device(s), major {}, swap_notify={}\n", n, major.number(), notify.name());
-        Ok(Rzs { _events: events, devices, _fops: fops, _major: major })
+        Ok(Rzs { _events: events, devices, _major: major })
     }
 }
 
 impl Drop for Rzs {
     fn drop(&mut self) {
-        // The fields drop after this: disks first (del_gendisk waits for I/O in
-        // flight), then each device, whose `Gate` frees its store.
+        // The fields drop after this: notifiers, then disks (del_gendisk waits for
+        // I/O in flight), then each device, whose `Gate` frees its store.
         pr_info!("unloading {} device(s)\n", self.devices.len());
-    }
-}
-
-/// The global SWAPON/SWAPOFF notifiers (events mode): they attach and detach our
-/// devices. Unregistered on drop, before the devices go; unregistering waits for
-/// callbacks in progress.
-struct SwapEvents {
-    active: bool,
-}
-
-mod events_glue {
-    use super::*;
-    use swap::events::{Notifier, SwapEventInfo, SWAP_EVENT_SWAPOFF, SWAP_EVENT_SWAPON};
-
-    pub(super) static SWAPON_NB: Notifier = Notifier::new(swapon_cb);
-    pub(super) static SWAPOFF_NB: Notifier = Notifier::new(swapoff_cb);
-
-    /// Our device behind a SWAPON/SWAPOFF event, if it is one of ours.
-    ///
-    /// # Safety
-    ///
-    /// `data` is the `struct swap_event_info` the kernel passes to these chains.
-    unsafe fn ours<'a>(data: *mut core::ffi::c_void) -> Option<(&'a Device, &'a SwapEventInfo)> {
-        // SAFETY: per the contract; `bdev` is null or the swap area's live bdev.
-        unsafe {
-            let info = (data as *const SwapEventInfo).as_ref()?;
-            if info.bdev.is_null() {
-                return None;
-            }
-            Some((blk::driver_of_bdev::<Device>(info.bdev)?, info))
-        }
-    }
-
-    unsafe extern "C" fn swapon_cb(_nb: *mut kernel::bindings::notifier_block, _ev: kernel::ffi::c_ulong, data: *mut core::ffi::c_void) -> kernel::ffi::c_int {
-        // SAFETY: registered only on the SWAPON chain.
-        match unsafe { ours(data) } {
-            Some((dev, info)) => {
-                dev.swap_attach(info.bdev, info.pages as u64);
-                swap::NOTIFY_OK
-            }
-            None => swap::NOTIFY_DONE,
-        }
-    }
-
-    unsafe extern "C" fn swapoff_cb(_nb: *mut kernel::bindings::notifier_block, _ev: kernel::ffi::c_ulong, data: *mut core::ffi::c_void) -> kernel::ffi::c_int {
-        // SAFETY: registered only on the SWAPOFF chain.
-        match unsafe { ours(data) } {
-            Some((dev, info)) => {
-                dev.swap_detach(info.bdev);
-                swap::NOTIFY_OK
-            }
-            None => swap::NOTIFY_DONE,
-        }
-    }
-
-    pub(super) fn register() -> Result {
-        SWAPOFF_NB.register(SWAP_EVENT_SWAPOFF, core::ptr::null_mut())?;
-        // Registering for SWAPON replays it for areas already on (other devices'
-        // included: they are ignored), so the order of load and swapon is free.
-        if let Err(e) = SWAPON_NB.register(SWAP_EVENT_SWAPON, core::ptr::null_mut()) {
-            SWAPOFF_NB.unregister(SWAP_EVENT_SWAPOFF, core::ptr::null_mut());
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    pub(super) fn unregister() {
-        SWAPON_NB.unregister(SWAP_EVENT_SWAPON, core::ptr::null_mut());
-        SWAPOFF_NB.unregister(SWAP_EVENT_SWAPOFF, core::ptr::null_mut());
-    }
-}
-
-impl SwapEvents {
-    fn register(mode: swap::Mode) -> Result<Self> {
-        if mode != swap::Mode::Events {
-            return Ok(Self { active: false });
-        }
-        events_glue::register()?;
-        Ok(Self { active: true })
-    }
-}
-
-impl Drop for SwapEvents {
-    fn drop(&mut self) {
-        if self.active {
-            events_glue::unregister();
-        }
     }
 }

@@ -4,34 +4,62 @@
 //! The Rust `GenDiskBuilder` of 6.12 is blk-mq only and cannot set the queue features
 //! or `block_device_operations` a zram-class device needs, so this module wraps the C
 //! API directly. Every `unsafe` block of the driver's block-layer use lives here.
+//!
+//! A bio's data pages are never seen as Rust slices: the pages of an O_DIRECT bio are
+//! user memory that other threads may write while the I/O runs, and a `&[u8]` or
+//! `&mut [u8]` over memory someone else writes is undefined behaviour. [`BioData`]
+//! copies between the bio and memory rzs owns, with the kernel's `memcpy` (and
+//! `flush_dcache_page` after writing into a bio page).
 
-use kernel::ffi::c_void;
 use core::ptr::NonNull;
+use kernel::ffi::c_void;
 
 use kernel::bindings;
 use kernel::error::{code, to_result, Error, Result};
 use kernel::str::CStr;
+use kernel::alloc::KBox;
 use kernel::types::Opaque;
-use kernel::ThisModule;
+use core::pin::Pin;
+
+use super::ffi;
 
 /// Sector size the block layer counts in.
 pub(crate) const SECTOR_SHIFT: u32 = 9;
 
-/// Queue features (include/linux/blkdev.h); not all are in the generated bindings.
+const _: () = assert!(SECTOR_SHIFT == bindings::SECTOR_SHIFT);
+
+/// Queue features (include/linux/blkdev.h). Their C definitions are casts, which
+/// bindgen skips, so `helpers.c` returns them, compiled against the kernel's header.
 pub(crate) mod feat {
-    pub(crate) const STABLE_WRITES: u32 = 1 << 5;
-    pub(crate) const SYNCHRONOUS: u32 = 1 << 6;
+    use super::ffi;
+    /// `BLK_FEAT_SYNCHRONOUS`: I/O completes in the submitter's context.
+    pub(crate) fn synchronous() -> u32 {
+        // SAFETY: returns a constant.
+        unsafe { ffi::rzs_blk_feat_synchronous() }
+    }
+    /// `BLK_FEAT_STABLE_WRITES`: pages must not change while being written.
+    pub(crate) fn stable_writes() -> u32 {
+        // SAFETY: returns a constant.
+        unsafe { ffi::rzs_blk_feat_stable_writes() }
+    }
 }
 
-/// Block status codes (include/linux/blk_types.h).
+/// Block status codes a bio is completed with (`BLK_STS_*`; their values come from
+/// `helpers.c`, which maps these discriminants).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u8)]
 pub(crate) enum Status {
     Ok = 0,
     NotSupp = 1,
-    NoSpc = 3,
-    Resource = 9,
-    IoErr = 10,
+    NoSpc = 2,
+    Resource = 3,
+    IoErr = 4,
+}
+
+impl Status {
+    fn value(self) -> u8 {
+        // SAFETY: maps a discriminant to a constant.
+        unsafe { ffi::rzs_blk_sts(self as kernel::ffi::c_int) }
+    }
 }
 
 /// A registered block major number, released on drop.
@@ -138,12 +166,6 @@ impl DiskRef<'_> {
     }
 }
 
-/// Whether the calling task has `CAP_SYS_ADMIN`.
-pub(crate) fn capable_sys_admin() -> bool {
-    // SAFETY: `capable` only inspects the current task's credentials.
-    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
-}
-
 /// The driver object of a disk.
 ///
 /// # Safety
@@ -155,29 +177,39 @@ unsafe fn driver_of<'a, T>(disk: *mut bindings::gendisk) -> (&'a T, DiskRef<'a>)
     unsafe { (&*((*disk).private_data as *const T), DiskRef { disk: &*(disk as *const Opaque<bindings::gendisk>) }) }
 }
 
-/// The `block_device_operations` table, built at run time because `owner` is only
-/// known then. Must outlive every disk that points to it.
+/// A static `block_device_operations` table for driver `T`, owned by this module.
+///
+/// # Invariants
+///
+/// The table is never written after its constant initialisation; every callback
+/// is one of the trampolines below for the same `T`.
+#[repr(transparent)]
 pub(crate) struct Fops<T: Operations> {
     ops: Opaque<bindings::block_device_operations>,
     _p: core::marker::PhantomData<T>,
 }
 
-// SAFETY: the table is written once in `new` and only read (by the block layer) after.
+// SAFETY: the table is immutable (invariant); the block layer only reads it.
 unsafe impl<T: Operations> Sync for Fops<T> {}
-// SAFETY: as above; moving the table between threads is harmless before it is used.
-unsafe impl<T: Operations> Send for Fops<T> {}
 
 impl<T: Operations> Fops<T> {
-    /// The table for a driver `T`; `slot_free_hook` installs `swap_slot_free_notify`.
-    pub(crate) fn new(module: &'static ThisModule, slot_free_hook: bool) -> Self {
-        // SAFETY: all-zero is a valid `block_device_operations` (every callback `None`,
-        // null pointers).
+    /// The table for driver `T`, for a `static`; `slot_free_hook` installs
+    /// `swap_slot_free_notify`. `owner` is this module, so an open disk pins it.
+    pub(crate) const fn new(slot_free_hook: bool) -> Self {
+        // SAFETY: all-zero is a valid `block_device_operations` (every callback
+        // `None`, null pointers).
         let mut ops: bindings::block_device_operations = unsafe { core::mem::zeroed() };
-        ops.owner = module.as_ptr();
+        ops.owner = super::params::this_module();
         ops.submit_bio = Some(submit_bio_trampoline::<T>);
         ops.open = Some(open_trampoline::<T>);
         ops.ioctl = Some(ioctl_trampoline::<T>);
-        ops.compat_ioctl = Some(ioctl_trampoline::<T>);
+        // 32-bit callers: the kernel's helper turns their argument into a native
+        // pointer (`compat_ptr`) before calling `ioctl`. rzs's ioctl structs have
+        // the same layout on both ABIs (fixed-size fields, no padding).
+        #[cfg(CONFIG_COMPAT)]
+        {
+            ops.compat_ioctl = Some(bindings::blkdev_compat_ptr_ioctl);
+        }
         if slot_free_hook {
             ops.swap_slot_free_notify = Some(slot_free_trampoline::<T>);
         }
@@ -244,10 +276,15 @@ static DISK_KEY: LockKey = LockKey(Opaque::uninit());
 ///
 /// The `T` at `dev` must outlive the `GenDisk` and must not move: the owner keeps both
 /// in one pinned heap allocation and drops the disk first.
+///
+/// # Invariants
+///
+/// `disk` is a live gendisk whose `private_data` is `dev` and whose fops are a
+/// `Fops<T>`; `dev` is freed only after the disk (see `Drop`).
 pub(crate) struct GenDisk<T: Operations> {
     disk: NonNull<bindings::gendisk>,
     added: bool,
-    _p: core::marker::PhantomData<T>,
+    dev: core::mem::ManuallyDrop<Pin<KBox<T>>>,
 }
 
 // SAFETY: a gendisk may be used from any thread; the block layer does its own locking.
@@ -257,11 +294,8 @@ unsafe impl<T: Operations> Sync for GenDisk<T> {}
 
 impl<T: Operations> GenDisk<T> {
     /// Allocates a disk named `name` (e.g. "rzs0") served by `dev` through `fops`.
-    ///
-    /// # Safety
-    ///
-    /// `dev` and `fops` must stay valid and pinned for the life of the returned disk.
-    pub(crate) unsafe fn new(p: &DiskParams, name: &CStr, dev: *const T, fops: &Fops<T>) -> Result<Self> {
+    /// The disk owns `dev` and frees it after itself.
+    pub(crate) fn new(p: &DiskParams, name: &CStr, dev: Pin<KBox<T>>, fops: &'static Fops<T>) -> Result<Self> {
         // SAFETY: all-zero `queue_limits` means "defaults" to `blk_alloc_disk`.
         let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
         lim.logical_block_size = p.block_size;
@@ -290,7 +324,7 @@ impl<T: Operations> GenDisk<T> {
             d.first_minor = p.first_minor;
             d.minors = 1;
             d.fops = fops.ops.get();
-            d.private_data = dev as *mut c_void;
+            d.private_data = &*dev as *const T as *mut c_void;
             d.flags |= bindings::GENHD_FL_NO_PART as i32;
             let n = name.as_bytes_with_nul();
             let len = n.len().min(d.disk_name.len());
@@ -301,7 +335,7 @@ impl<T: Operations> GenDisk<T> {
                 *last = 0;
             }
         }
-        Ok(Self { disk: nn, added: false, _p: core::marker::PhantomData })
+        Ok(Self { disk: nn, added: false, dev: core::mem::ManuallyDrop::new(dev) })
     }
 
     /// Makes the disk visible to userspace, with sysfs attribute `groups` (a
@@ -325,10 +359,16 @@ impl<T: Operations> GenDisk<T> {
         unsafe { bindings::set_capacity_and_notify(self.disk.as_ptr(), sectors) };
     }
 
+    /// The driver object serving the disk.
+    pub(crate) fn dev(&self) -> &T {
+        &self.dev
+    }
+
     /// The whole-disk block device (valid as long as the disk).
-    pub(crate) fn bdev(&self) -> *mut bindings::block_device {
-        // SAFETY: `self.disk` is a valid gendisk; `part0` is set by blk_alloc_disk.
-        unsafe { (*self.disk.as_ptr()).part0 }
+    pub(crate) fn bdev(&self) -> Option<Bdev> {
+        // SAFETY: `self.disk` is a valid gendisk; `part0` is set by blk_alloc_disk and
+        // lives as long as the disk.
+        unsafe { Bdev::from_live((*self.disk.as_ptr()).part0) }
     }
 }
 
@@ -351,14 +391,75 @@ pub(crate) unsafe fn driver_of_device<'a, T>(dev: *mut bindings::device) -> Opti
 ///
 /// `bdev` must be a live block device, and every disk whose fops are owned by this
 /// module must be a `GenDisk<T>` (rzs has one driver type).
-pub(crate) unsafe fn driver_of_bdev<'a, T>(bdev: *mut bindings::block_device) -> Option<&'a T> {
+unsafe fn driver_of_bdev<'a, T>(bdev: *mut bindings::block_device) -> Option<&'a T> {
     // SAFETY: a live bdev has a live disk and fops.
     unsafe {
         let disk = (*bdev).bd_disk;
-        if disk.is_null() || (*disk).fops.is_null() || (*(*disk).fops).owner != crate::params::this_module() {
+        if disk.is_null() || (*disk).fops.is_null() || (*(*disk).fops).owner != super::params::this_module() {
             return None;
         }
         Some(driver_of::<T>(disk).0)
+    }
+}
+
+/// A block device.
+///
+/// # Invariants
+///
+/// The pointer is a live `struct block_device`. A `Bdev` is made from a live disk
+/// (`GenDisk::bdev`) or in a kernel callback that passes one; rzs keeps its disks'
+/// `Bdev`s only in the device they serve, which the disk's removal makes
+/// unreachable before the device is freed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bdev(NonNull<bindings::block_device>);
+
+// SAFETY: a block device may be used from any thread.
+unsafe impl Send for Bdev {}
+// SAFETY: as above.
+unsafe impl Sync for Bdev {}
+
+impl Bdev {
+    /// # Safety
+    ///
+    /// `p` is null or a live block device (for as long as the `Bdev` is used).
+    pub(crate) unsafe fn from_live(p: *mut bindings::block_device) -> Option<Self> {
+        NonNull::new(p).map(Bdev)
+    }
+
+    pub(crate) fn as_ptr(self) -> *mut bindings::block_device {
+        self.0.as_ptr()
+    }
+
+    /// Our driver object behind this block device, if it is one of our disks.
+    pub(crate) fn driver<T: Operations>(&self) -> Option<&T> {
+        // SAFETY: the bdev is live (invariant); rzs has one driver type.
+        unsafe { driver_of_bdev::<T>(self.as_ptr()) }
+    }
+
+    /// Whether the block device is in use as swap (swapon marks its inode).
+    pub(crate) fn is_swap(self) -> bool {
+        // SAFETY: a live block device has a valid mapping whose host is its inode;
+        // `i_flags` is read racily, as the kernel's own IS_SWAPFILE does.
+        unsafe {
+            let m = (*self.as_ptr()).bd_mapping;
+            !m.is_null() && !(*m).host.is_null() && (*(*m).host).i_flags & bindings::S_SWAPFILE != 0
+        }
+    }
+}
+
+/// A device's own block device, set once after its disk is created.
+pub(crate) struct BdevCell(core::sync::atomic::AtomicPtr<bindings::block_device>);
+
+impl BdevCell {
+    pub(crate) const fn new() -> Self {
+        Self(core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()))
+    }
+    pub(crate) fn set(&self, b: Bdev) {
+        self.0.store(b.as_ptr(), core::sync::atomic::Ordering::Release);
+    }
+    pub(crate) fn get(&self) -> Option<Bdev> {
+        // SAFETY: only `set` stores here, with a live `Bdev` (see its invariants).
+        unsafe { Bdev::from_live(self.0.load(core::sync::atomic::Ordering::Acquire)) }
     }
 }
 
@@ -372,6 +473,9 @@ impl<T: Operations> Drop for GenDisk<T> {
             }
             bindings::put_disk(self.disk.as_ptr());
         }
+        // SAFETY: the disk is gone (no callback can reach `dev` any more) and `dev`
+        // is dropped once, here.
+        unsafe { core::mem::ManuallyDrop::drop(&mut self.dev) };
     }
 }
 
@@ -421,14 +525,14 @@ impl Bio<'_> {
         // (`ManuallyDrop` keeps `Drop` from ending it again).
         unsafe {
             let bio = this.bio as *const bindings::bio as *mut bindings::bio;
-            (*bio).bi_status = status as u8;
+            (*bio).bi_status = status.value();
             bindings::bio_endio(bio);
         }
     }
 
-    /// The bio's data as single-page segments, in order.
-    pub(crate) fn segments(&self) -> Segments<'_> {
-        Segments { bio: self.bio, iter: self.bio.bi_iter }
+    /// The bio's data, as a cursor from its start.
+    pub(crate) fn data(&self) -> BioData<'_> {
+        BioData { bio: self.bio, iter: self.bio.bi_iter }
     }
 }
 
@@ -437,49 +541,37 @@ impl Drop for Bio<'_> {
         // SAFETY: see `end`; reached only if `end` was not called.
         unsafe {
             let bio = self.bio as *mut bindings::bio;
-            (*bio).bi_status = Status::IoErr as u8;
+            (*bio).bi_status = Status::IoErr.value();
             bindings::bio_endio(bio);
         }
     }
 }
 
-/// One piece of a bio within a single page (what C's `bio_for_each_segment` yields).
-pub(crate) struct Segment {
-    page: *mut bindings::page,
-    pub offset: u32,
-    pub len: u32,
-}
-
-impl Segment {
-    /// Runs `f` on the segment's bytes, mapped into the kernel address space.
-    pub(crate) fn with_mapped<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
-        // SAFETY: `page` is a page of the bio, pinned while the bio is in flight; the
-        // mapping is local to this thread and undone before returning; the segment
-        // lies within the page (`offset + len <= PAGE_SIZE`, see `Segments::next`), and
-        // while we hold the bio nobody else accesses its buffer.
-        unsafe {
-            let base = bindings::kmap_local_page(self.page) as *mut u8;
-            let s = core::slice::from_raw_parts_mut(base.add(self.offset as usize), self.len as usize);
-            let r = f(s);
-            bindings::kunmap_local(base as *const c_void);
-            r
-        }
-    }
-}
-
-/// Iterator over a bio's segments; walks a copy of `bi_iter`, so the bio is unchanged.
-pub(crate) struct Segments<'a> {
+/// A cursor over a bio's data that copies it to or from memory rzs owns. Walks a
+/// copy of `bi_iter`, so the bio itself is unchanged.
+pub(crate) struct BioData<'a> {
     bio: &'a bindings::bio,
     iter: bindings::bvec_iter,
 }
 
 const PAGE_SIZE: u32 = bindings::PAGE_SIZE as u32;
 
-impl Iterator for Segments<'_> {
-    type Item = Segment;
+/// One piece of the bio within a single page.
+struct Piece {
+    page: *mut bindings::page,
+    offset: u32,
+    len: u32,
+}
 
-    fn next(&mut self) -> Option<Segment> {
-        if self.iter.bi_size == 0 || self.bio.bi_vcnt == 0 && self.bio.bi_io_vec.is_null() {
+impl BioData<'_> {
+    /// Bytes left.
+    pub(crate) fn remaining(&self) -> u32 {
+        self.iter.bi_size
+    }
+
+    /// The next piece of at most `max` bytes within one page, advancing past it.
+    fn next_piece(&mut self, max: u32) -> Option<Piece> {
+        if self.iter.bi_size == 0 || max == 0 || self.bio.bi_io_vec.is_null() {
             return None;
         }
         let idx = self.iter.bi_idx as usize;
@@ -487,18 +579,55 @@ impl Iterator for Segments<'_> {
         // (the block layer's own invariant that `bio_for_each_segment` relies on).
         let bv = unsafe { &*self.bio.bi_io_vec.add(idx) };
         let done = self.iter.bi_bvec_done;
-        let in_bv = bv.bv_offset + done;
+        let in_bv = bv.bv_offset.checked_add(done)?;
         let offset = in_bv % PAGE_SIZE;
-        let len = (bv.bv_len - done).min(self.iter.bi_size).min(PAGE_SIZE - offset);
-        // SAFETY: a multi-page bvec covers physically contiguous pages; x86-64 uses
-        // SPARSEMEM_VMEMMAP, where their `struct page`s are contiguous too (nth_page).
-        let page = unsafe { bv.bv_page.add((in_bv / PAGE_SIZE) as usize) };
+        let len = bv.bv_len.checked_sub(done)?.min(self.iter.bi_size).min(PAGE_SIZE - offset).min(max);
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: a multi-page bvec covers physically contiguous pages; `nth_page`
+        // finds the `struct page` of the one `in_bv` falls in, on any memory model.
+        let page = unsafe { ffi::rzs_nth_page(bv.bv_page, (in_bv / PAGE_SIZE) as kernel::ffi::c_ulong) };
         self.iter.bi_size -= len;
         self.iter.bi_bvec_done += len;
         if self.iter.bi_bvec_done == bv.bv_len {
             self.iter.bi_idx += 1;
             self.iter.bi_bvec_done = 0;
         }
-        Some(Segment { page, offset, len })
+        Some(Piece { page, offset, len })
+    }
+
+    /// Copies the next `dst.len()` bytes of the bio into `dst`. `EIO` if the bio has
+    /// fewer left (what was copied stays copied).
+    pub(crate) fn copy_out(&mut self, dst: &mut [u8]) -> Result {
+        let mut done = 0usize;
+        while done < dst.len() {
+            let want = u32::try_from(dst.len() - done).unwrap_or(u32::MAX);
+            let p = self.next_piece(want).ok_or(code::EIO)?;
+            let d = dst.get_mut(done..done + p.len as usize).ok_or(code::EIO)?;
+            // SAFETY: `p` lies within one page of the bio (`offset + len <= PAGE_SIZE`),
+            // which stays allocated while we own the bio; `d` is `p.len` bytes of
+            // ours. The page may be written concurrently (user memory): the kernel's
+            // memcpy reads it without any Rust reference to it.
+            unsafe { ffi::rzs_copy_from_page(d.as_mut_ptr().cast(), p.page, p.offset, p.len as usize) };
+            done += p.len as usize;
+        }
+        Ok(())
+    }
+
+    /// Copies `src` into the next `src.len()` bytes of the bio. `EIO` if the bio has
+    /// fewer left.
+    pub(crate) fn copy_in(&mut self, src: &[u8]) -> Result {
+        let mut done = 0usize;
+        while done < src.len() {
+            let want = u32::try_from(src.len() - done).unwrap_or(u32::MAX);
+            let p = self.next_piece(want).ok_or(code::EIO)?;
+            let s = src.get(done..done + p.len as usize).ok_or(code::EIO)?;
+            // SAFETY: as in `copy_out`; the write goes through memcpy into the
+            // kmapped page, followed by `flush_dcache_page`.
+            unsafe { ffi::rzs_copy_to_page(p.page, p.offset, s.as_ptr().cast(), p.len as usize) };
+            done += p.len as usize;
+        }
+        Ok(())
     }
 }

@@ -1,34 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0
-//! [`Gate`]: a value that the I/O path uses without sleeping locks and that control
-//! operations replace (set disksize, reset) after every user of the old value left.
+//! [`Gate`]: a value that the I/O path reads without sleeping locks and that control
+//! operations (set disksize, reset) replace once every reader of the old one left.
 //!
-//! Users `enter` with one atomic increment (allowed in atomic context, e.g. the
-//! slot-free notification); `replace` marks the gate closing, waits for users to drain
-//! (it may sleep) and swaps the value. The increment-then-check / mark-then-wait pair,
-//! both sequentially consistent, guarantees that either the user sees `closing` and
-//! backs out, or `replace` sees the user and waits for it.
+//! It is an SRCU-protected pointer. Readers [`Gate::enter`] with `srcu_read_lock`
+//! (per-CPU, allowed in atomic context such as the slot-free notification, and they
+//! may sleep inside, as writers do in their allocations); [`Gate::replace`] swaps the
+//! pointer and waits with `synchronize_srcu` for every reader that may still see the
+//! old value. Unlike polling a reader count, SRCU's grace period ends whatever new
+//! readers keep arriving, so a replace cannot be starved.
 
-use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
-use kernel::bindings;
 use kernel::prelude::*;
 
+use super::ffi;
+
+/// # Invariants
+///
+/// `srcu` is a live SRCU domain owned by the gate. `ptr` is null or comes from
+/// `KBox::into_raw`; it is freed only by `replace` after a grace period of `srcu`
+/// (or on drop, when no reader can exist).
 pub(crate) struct Gate<T> {
     ptr: AtomicPtr<T>,
-    users: AtomicUsize,
-    closing: AtomicBool,
+    srcu: NonNull<ffi::Srcu>,
 }
 
 // SAFETY: the gate hands out `&T` to several threads at once (needs `T: Sync`) and
-// moves ownership of the boxed `T` between threads on `replace` (needs `T: Send`).
+// moves ownership of the boxed `T` between threads on `replace` (needs `T: Send`);
+// the SRCU domain is designed for use from any CPU.
 unsafe impl<T: Send + Sync> Sync for Gate<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send + Sync> Send for Gate<T> {}
 
-/// A user's reference to the gate's value; the value stays alive while it exists.
+/// A reader's reference to the gate's value; the value stays alive while it exists.
 pub(crate) struct GateRef<'a, T> {
     gate: &'a Gate<T>,
+    idx: kernel::ffi::c_int,
     val: &'a T,
 }
 
@@ -41,60 +49,63 @@ impl<T> core::ops::Deref for GateRef<'_, T> {
 
 impl<T> Drop for GateRef<'_, T> {
     fn drop(&mut self) {
-        self.gate.users.fetch_sub(1, SeqCst);
+        // SAFETY: `idx` came from the matching `rzs_srcu_read_lock` on this domain.
+        unsafe { ffi::rzs_srcu_read_unlock(self.gate.srcu.as_ptr(), self.idx) };
     }
 }
 
 impl<T> Gate<T> {
-    pub(crate) const fn new() -> Self {
-        Self { ptr: AtomicPtr::new(ptr::null_mut()), users: AtomicUsize::new(0), closing: AtomicBool::new(false) }
+    /// An empty gate. May sleep (allocates the SRCU domain).
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: plain allocation and `init_srcu_struct`; null on failure.
+        let srcu = NonNull::new(unsafe { ffi::rzs_srcu_alloc() }).ok_or(ENOMEM)?;
+        Ok(Self { ptr: AtomicPtr::new(ptr::null_mut()), srcu })
     }
 
-    /// Enters the gate: `None` if it holds no value or is being replaced. Never sleeps.
+    /// Enters the gate: `None` if it holds no value. Never sleeps.
     pub(crate) fn enter(&self) -> Option<GateRef<'_, T>> {
-        self.users.fetch_add(1, SeqCst);
-        if !self.closing.load(SeqCst) {
-            let p = self.ptr.load(SeqCst);
-            if !p.is_null() {
-                // SAFETY: `p` came from `KBox::into_raw` in `replace`, and `replace`
-                // frees it only after `users` dropped to zero with `closing` set; we
-                // are counted in `users` and saw `closing` clear, so it outlives us.
-                return Some(GateRef { gate: self, val: unsafe { &*p } });
+        // SAFETY: `srcu` is live (type invariant).
+        let idx = unsafe { ffi::rzs_srcu_read_lock(self.srcu.as_ptr()) };
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: `p` is null or a live `KBox` allocation: `replace` frees a value only
+        // after unpublishing it and waiting out every read-side section that began
+        // before, and ours began before the load.
+        match unsafe { p.as_ref() } {
+            Some(val) => Some(GateRef { gate: self, idx, val }),
+            None => {
+                // SAFETY: as in `GateRef::drop`.
+                unsafe { ffi::rzs_srcu_read_unlock(self.srcu.as_ptr(), idx) };
+                None
             }
         }
-        self.users.fetch_sub(1, SeqCst);
-        None
     }
 
-    /// Installs `new` and returns the old value once no user holds it. May sleep.
-    /// Callers must serialise calls to `replace` (rzs does so with the device's
-    /// control mutex).
+    /// Installs `new` and returns the old value once no reader can hold it. Sleeps
+    /// (a grace period). Callers serialise calls (rzs: the device's control mutex).
     pub(crate) fn replace(&self, new: Option<KBox<T>>) -> Option<KBox<T>> {
-        self.closing.store(true, SeqCst);
-        while self.users.load(SeqCst) != 0 {
-            // SAFETY: plain sleep; we are in process context (ioctl, module exit).
-            unsafe { bindings::msleep(1) };
-        }
         let new = new.map_or(ptr::null_mut(), KBox::into_raw);
-        let old = self.ptr.swap(new, SeqCst);
-        self.closing.store(false, SeqCst);
+        let old = self.ptr.swap(new, Ordering::AcqRel);
         if old.is_null() {
-            None
-        } else {
-            // SAFETY: `old` came from `KBox::into_raw` and no user can still see it:
-            // `users` was zero while `closing` was set, and the pointer is gone now.
-            Some(unsafe { KBox::from_raw(old) })
+            return None;
         }
+        // SAFETY: process context (callers' contract); `srcu` is live.
+        unsafe { ffi::rzs_srcu_synchronize(self.srcu.as_ptr()) };
+        // SAFETY: `old` came from `KBox::into_raw`; it is no longer published and the
+        // grace period above waited for every reader that could have loaded it.
+        Some(unsafe { KBox::from_raw(old) })
     }
 }
 
 impl<T> Drop for Gate<T> {
     fn drop(&mut self) {
+        // `&mut self`: no reader exists.
         let p = *self.ptr.get_mut();
         if !p.is_null() {
-            // SAFETY: we own the gate exclusively, so no user exists; `p` came from
-            // `KBox::into_raw`.
+            // SAFETY: `p` came from `KBox::into_raw` and nobody else can reach it.
             drop(unsafe { KBox::from_raw(p) });
         }
+        // SAFETY: no read-side section is open (no `GateRef` can outlive `&self`);
+        // the domain was allocated by `rzs_srcu_alloc` and is freed once.
+        unsafe { ffi::rzs_srcu_free(self.srcu.as_ptr()) };
     }
 }

@@ -80,10 +80,10 @@ macro_rules! module_param {
         const _: () = {
             #[link_section = "__param"]
             #[used]
-            static PARAM: $crate::params::KernelParam =
-                $crate::params::KernelParam(kernel::bindings::kernel_param {
+            static PARAM: $crate::sys::params::KernelParam =
+                $crate::sys::params::KernelParam(kernel::bindings::kernel_param {
                     name: concat!($name, "\0").as_ptr() as *const kernel::ffi::c_char,
-                    mod_: $crate::params::this_module(),
+                    mod_: $crate::sys::params::this_module(),
                     ops: $ops,
                     perm: 0o444,
                     level: -1,
@@ -93,11 +93,11 @@ macro_rules! module_param {
             const DESC: &str = concat!("parm=", $name, ":", $desc, "\0");
             #[link_section = ".modinfo"]
             #[used]
-            static PARM: [u8; DESC.len()] = $crate::params::modinfo_bytes(DESC);
+            static PARM: [u8; DESC.len()] = $crate::sys::params::modinfo_bytes(DESC);
             const TYPE: &str = concat!("parmtype=", $name, ":", $ty, "\0");
             #[link_section = ".modinfo"]
             #[used]
-            static PARMTYPE: [u8; TYPE.len()] = $crate::params::modinfo_bytes(TYPE);
+            static PARMTYPE: [u8; TYPE.len()] = $crate::sys::params::modinfo_bytes(TYPE);
         };
     };
 }

@@ -16,7 +16,9 @@ use kernel::ffi::{c_char, c_int, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-use crate::params::ParamCell;
+#[cfg_attr(not(rzs_swap_events), allow(unused_imports))]
+use super::ffi;
+use super::params::ParamCell;
 
 /// How slot frees reach rzs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -89,80 +91,69 @@ unsafe extern "C" fn mode_get(buf: *mut c_char, kp: *const bindings::kernel_para
     // SAFETY: `arg` points to the parameter's `ParamCell<u32>`.
     let m = Mode::from_u32(unsafe { *((*kp).__bindgen_anon_1.arg as *const u32) });
     // SAFETY: `buf` is the page-sized buffer the kernel passes to `get`.
-    unsafe { crate::params::write_line(buf, m.name()) }
-}
-
-/// Whether the block device `bdev` is in use as swap (swapon marks its inode).
-///
-/// # Safety
-///
-/// `bdev` must be a live block device.
-pub(crate) unsafe fn bdev_is_swap(bdev: *mut bindings::block_device) -> bool {
-    // SAFETY: a live block device has a valid mapping whose host is its inode.
-    unsafe {
-        let m = (*bdev).bd_mapping;
-        !m.is_null() && !(*m).host.is_null() && (*(*m).host).i_flags & bindings::S_SWAPFILE != 0
-    }
+    unsafe { super::params::write_line(buf, m.name()) }
 }
 
 pub(crate) mod events {
-    //! The swap event notifier API (scripts/patches/0001-mm-swap-add-swap-event-notifiers.patch).
-    //! The types exist on every kernel; registering fails without the API.
+    //! The swap event notifier API (scripts/patches/0001-mm-swap-add-swap-event-notifiers.patch),
+    //! through `helpers.c`. The types exist on every kernel; registering fails
+    //! (`EINVAL`) on a kernel without the API, where most of this is unused.
+    #![cfg_attr(not(rzs_swap_events), allow(dead_code))]
     use super::*;
-    use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use crate::sys::blk::{Bdev, Operations};
+    use core::marker::{PhantomData, PhantomPinned};
+    use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering::SeqCst};
     use kernel::types::Opaque;
 
-    pub(crate) const SWAP_EVENT_SWAPON: u32 = 0;
-    pub(crate) const SWAP_EVENT_SWAPOFF: u32 = 1;
-    pub(crate) const SWAP_EVENT_SLOT_FREE: u32 = 2;
-
-    /// `struct swap_event_info` (include/linux/swap.h, as patched).
-    #[repr(C)]
-    pub(crate) struct SwapEventInfo {
-        pub(crate) bdev: *mut bindings::block_device,
-        pub(crate) swap_file: *mut bindings::file,
-        pub(crate) pages: kernel::ffi::c_ulong,
+    /// What a driver does on its devices' swap events.
+    pub(crate) trait Handler: Operations {
+        /// SWAPON of this device (`pages` usable pages). Process context, under
+        /// `swapon_mutex`: may sleep, must not swapon/swapoff.
+        fn swap_on(&self, bdev: Bdev, pages: u64);
+        /// SWAPOFF of this device (every slot was freed). As `swap_on`.
+        fn swap_off(&self, bdev: Bdev);
     }
 
-    // Only pointers to these kernel structs cross the boundary.
-    #[cfg(rzs_swap_events)]
-    #[allow(improper_ctypes)]
-    extern "C" {
-        fn register_swap_event_notifier(nb: *mut bindings::notifier_block, event: u32, bdev: *mut bindings::block_device) -> c_int;
-        fn unregister_swap_event_notifier(nb: *mut bindings::notifier_block, event: u32, bdev: *mut bindings::block_device) -> c_int;
-    }
+    /// `NOTIFY_OK` / `NOTIFY_DONE` from include/linux/notifier.h.
+    const NOTIFY_OK: c_int = bindings::NOTIFY_OK as c_int;
+    const NOTIFY_DONE: c_int = bindings::NOTIFY_DONE as c_int;
 
-    /// A notifier block registered for one event (and one bdev for SLOT_FREE).
-    /// Pinned: the kernel links it into a chain. `repr(C)` with the block first, so
-    /// a callback's `nb` pointer is also a pointer to its `Notifier`.
-    #[repr(C)]
-    pub(crate) struct Notifier {
+    /// The global SWAPON (`off == false`) or SWAPOFF notifier of driver `T`, for a
+    /// `static` (so it never moves). Registered by [`GlobalNotifiers::register`].
+    ///
+    /// # Invariants
+    ///
+    /// `registered` is true exactly while `nb` is on the kernel's chain.
+    pub(crate) struct GlobalNotifier<T: Handler> {
         nb: Opaque<bindings::notifier_block>,
+        off: bool,
         registered: AtomicBool,
+        _p: PhantomData<T>,
     }
 
-    // SAFETY: the notifier block is only touched by the notifier chain code, which
-    // does its own locking, and through `register`/`unregister` below.
-    unsafe impl Sync for Notifier {}
-    // SAFETY: as above.
-    unsafe impl Send for Notifier {}
+    // SAFETY: the block is only touched by the notifier chain code, which does its
+    // own locking, and by `register`/`unregister`, serialised by module init/exit.
+    unsafe impl<T: Handler> Sync for GlobalNotifier<T> {}
 
-    pub(crate) type Callback = unsafe extern "C" fn(*mut bindings::notifier_block, kernel::ffi::c_ulong, *mut c_void) -> c_int;
-
-    impl Notifier {
-        pub(crate) const fn new(cb: Callback) -> Self {
+    impl<T: Handler> GlobalNotifier<T> {
+        pub(crate) const fn new(off: bool) -> Self {
             Self {
-                nb: Opaque::new(bindings::notifier_block { notifier_call: Some(cb), next: core::ptr::null_mut(), priority: 0 }),
+                nb: Opaque::new(bindings::notifier_block {
+                    notifier_call: Some(event_cb::<T>),
+                    next: core::ptr::null_mut(),
+                    priority: 0,
+                }),
+                off,
                 registered: AtomicBool::new(false),
+                _p: PhantomData,
             }
         }
 
-        /// Registers for `event`. The notifier must not move until unregistered.
         #[cfg(rzs_swap_events)]
-        pub(crate) fn register(&self, event: u32, bdev: *mut bindings::block_device) -> Result {
-            // SAFETY: the block is valid and (caller's contract) pinned until
-            // `unregister`; `bdev` is a live block device or null.
-            let r = unsafe { register_swap_event_notifier(self.nb.get(), event, bdev) };
+        fn register(&'static self) -> Result {
+            // SAFETY: the block is a `static` (never moves) and is unregistered before
+            // the module's text goes (`unregister` from module exit).
+            let r = unsafe { ffi::rzs_swap_events_register(self.nb.get(), self.off as c_int) };
             if r != 0 {
                 return Err(Error::from_errno(r));
             }
@@ -170,25 +161,179 @@ pub(crate) mod events {
             Ok(())
         }
 
-        /// Without the API there is nothing to register with.
         #[cfg(not(rzs_swap_events))]
-        pub(crate) fn register(&self, _event: u32, _bdev: *mut bindings::block_device) -> Result {
+        fn register(&'static self) -> Result {
             Err(EINVAL)
         }
 
-        /// Unregisters if registered; on return no callback is running. May sleep.
-        pub(crate) fn unregister(&self, _event: u32, _bdev: *mut bindings::block_device) {
+        /// On return no callback of ours is running. May sleep.
+        fn unregister(&'static self) {
             if self.registered.swap(false, SeqCst) {
-                // SAFETY: registered with the same event and bdev.
+                // SAFETY: registered with the same event.
                 #[cfg(rzs_swap_events)]
                 unsafe {
-                    unregister_swap_event_notifier(self.nb.get(), _event, _bdev)
+                    ffi::rzs_swap_events_unregister(self.nb.get(), self.off as c_int)
                 };
             }
         }
     }
-}
 
-/// `NOTIFY_OK` / `NOTIFY_DONE` from include/linux/notifier.h.
-pub(crate) const NOTIFY_OK: c_int = bindings::NOTIFY_OK as c_int;
-pub(crate) const NOTIFY_DONE: c_int = bindings::NOTIFY_DONE as c_int;
+    /// SWAPON/SWAPOFF callback: `data` is a `struct swap_event_info`.
+    unsafe extern "C" fn event_cb<T: Handler>(nb: *mut bindings::notifier_block, _ev: kernel::ffi::c_ulong, data: *mut c_void) -> c_int {
+        #[cfg(rzs_swap_events)]
+        {
+            // SAFETY: `nb` is the block of a live `GlobalNotifier<T>` (a static);
+            // `data` is the `swap_event_info` the chain passes, with `bdev` null (a
+            // swap file) or the swap area's live block device.
+            let (off, bdev, pages) = unsafe {
+                let n = &*(nb as *const GlobalNotifier<T>);
+                (n.off, ffi::rzs_swap_event_bdev(data), ffi::rzs_swap_event_pages(data) as u64)
+            };
+            // SAFETY: as above: null or live.
+            let Some(bdev) = (unsafe { Bdev::from_live(bdev) }) else {
+                return NOTIFY_DONE;
+            };
+            match bdev.driver::<T>() {
+                Some(dev) => {
+                    if off {
+                        dev.swap_off(bdev);
+                    } else {
+                        dev.swap_on(bdev, pages);
+                    }
+                    NOTIFY_OK
+                }
+                None => NOTIFY_DONE,
+            }
+        }
+        #[cfg(not(rzs_swap_events))]
+        {
+            let _ = (nb, data);
+            NOTIFY_DONE
+        }
+    }
+
+    /// The pair of global notifiers, registered together; unregistered on drop.
+    pub(crate) struct GlobalNotifiers<T: Handler + 'static> {
+        on: &'static GlobalNotifier<T>,
+        off: &'static GlobalNotifier<T>,
+    }
+
+    impl<T: Handler> GlobalNotifiers<T> {
+        /// Registers `off` (SWAPOFF) then `on` (SWAPON). Registering for SWAPON
+        /// replays it for areas already on, so the order of load and swapon is free.
+        pub(crate) fn register(on: &'static GlobalNotifier<T>, off: &'static GlobalNotifier<T>) -> Result<Self> {
+            off.register()?;
+            if let Err(e) = on.register() {
+                off.unregister();
+                return Err(e);
+            }
+            Ok(Self { on, off })
+        }
+    }
+
+    impl<T: Handler> Drop for GlobalNotifiers<T> {
+        fn drop(&mut self) {
+            self.on.unregister();
+            self.off.unregister();
+        }
+    }
+
+    /// A per-device SLOT_FREE notifier: the callback finds the device from the block
+    /// device the kernel passes (one of ours, else it is ignored).
+    ///
+    /// # Invariants
+    ///
+    /// Only built pinned ([`SlotFreeNotifier::new`] is a `PinInit` and the type is
+    /// `!Unpin`), so the block never moves while registered. `bdev` is the block
+    /// device it is registered for, or null; unregistered at the latest on drop.
+    pub(crate) struct SlotFreeNotifier<T: Operations> {
+        nb: Opaque<bindings::notifier_block>,
+        bdev: AtomicPtr<bindings::block_device>,
+        _p: PhantomData<T>,
+        _pin: PhantomPinned,
+    }
+
+    // SAFETY: see `GlobalNotifier`; `bdev` is atomic.
+    unsafe impl<T: Operations> Sync for SlotFreeNotifier<T> {}
+    // SAFETY: as above.
+    unsafe impl<T: Operations> Send for SlotFreeNotifier<T> {}
+
+    impl<T: Operations> SlotFreeNotifier<T> {
+        pub(crate) fn new() -> impl kernel::init::PinInit<Self> {
+            // SAFETY: writes every field of the slot; never fails.
+            unsafe {
+                kernel::init::pin_init_from_closure(|slot: *mut Self| {
+                    slot.write(Self {
+                        nb: Opaque::new(bindings::notifier_block {
+                            notifier_call: Some(slot_free_cb::<T>),
+                            next: core::ptr::null_mut(),
+                            priority: 0,
+                        }),
+                        bdev: AtomicPtr::new(core::ptr::null_mut()),
+                        _p: PhantomData,
+                        _pin: PhantomPinned,
+                    });
+                    Ok::<(), core::convert::Infallible>(())
+                })
+            }
+        }
+
+        /// Registers for the freed slots of the swap area on `bdev` (from a SWAPON
+        /// callback). `EBUSY` if already registered.
+        #[cfg(rzs_swap_events)]
+        pub(crate) fn register(&self, bdev: Bdev) -> Result {
+            if self.bdev.compare_exchange(core::ptr::null_mut(), bdev.as_ptr(), SeqCst, SeqCst).is_err() {
+                return Err(EBUSY);
+            }
+            // SAFETY: the block is pinned (invariant) and unregistered at the latest
+            // on drop; `bdev` is a live block device.
+            let r = unsafe { ffi::rzs_slot_free_register(self.nb.get(), bdev.as_ptr()) };
+            if r != 0 {
+                self.bdev.store(core::ptr::null_mut(), SeqCst);
+                return Err(Error::from_errno(r));
+            }
+            Ok(())
+        }
+
+        #[cfg(not(rzs_swap_events))]
+        pub(crate) fn register(&self, _bdev: Bdev) -> Result {
+            Err(EINVAL)
+        }
+
+        /// Unregisters if registered; on return no callback is running. May sleep.
+        pub(crate) fn unregister(&self) -> bool {
+            let b = self.bdev.swap(core::ptr::null_mut(), SeqCst);
+            if b.is_null() {
+                return false;
+            }
+            // SAFETY: registered for `b` by `register`.
+            #[cfg(rzs_swap_events)]
+            unsafe {
+                ffi::rzs_slot_free_unregister(self.nb.get(), b)
+            };
+            true
+        }
+    }
+
+    impl<T: Operations> Drop for SlotFreeNotifier<T> {
+        fn drop(&mut self) {
+            self.unregister();
+        }
+    }
+
+    /// SLOT_FREE callback: atomic context. `data` is the swap area's block device.
+    unsafe extern "C" fn slot_free_cb<T: Operations>(_nb: *mut bindings::notifier_block, offset: kernel::ffi::c_ulong, data: *mut c_void) -> c_int {
+        // SAFETY: the chain passes the live block device of the swap area whose slot
+        // was freed; `driver` checks it is one of ours.
+        let Some(bdev) = (unsafe { Bdev::from_live(data.cast()) }) else {
+            return NOTIFY_DONE;
+        };
+        match bdev.driver::<T>() {
+            Some(dev) => {
+                dev.swap_slot_free(offset as u64);
+                NOTIFY_OK
+            }
+            None => NOTIFY_DONE,
+        }
+    }
+}

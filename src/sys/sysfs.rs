@@ -103,7 +103,7 @@ impl Write for PageBuf {
 /// `dev` is the `struct device` of one of our disks, `buf` sysfs's page buffer.
 unsafe fn show(dev: *mut bindings::device, buf: *mut c_char, f: impl FnOnce(&Device, &mut PageBuf)) -> isize {
     // SAFETY: per the contract.
-    let Some(d) = (unsafe { crate::blk::driver_of_device::<Device>(dev) }) else {
+    let Some(d) = (unsafe { crate::sys::blk::driver_of_device::<Device>(dev) }) else {
         return 0;
     };
     let mut w = PageBuf { buf: buf as *mut u8, len: 0 };
@@ -166,7 +166,7 @@ unsafe extern "C" fn debug_corrupt_store(
     // SAFETY: sysfs calls `store` for our disks' attributes (see `show`), with `buf`
     // holding `count` bytes.
     let (d, input) = unsafe {
-        match crate::blk::driver_of_device::<Device>(dev) {
+        match crate::sys::blk::driver_of_device::<Device>(dev) {
             Some(d) => (d, core::slice::from_raw_parts(buf as *const u8, count)),
             None => return kernel::error::code::ENODEV.to_errno() as isize,
         }

@@ -1,149 +1,328 @@
 // SPDX-License-Identifier: GPL-2.0
-//! zsmalloc, the kernel's allocator for compressed pages (mm/zsmalloc.c).
+//! zsmalloc, the kernel's allocator for compressed pages (mm/zsmalloc.c), and the
+//! slot table whose entries own its objects.
 //!
-//! Not in 6.12's Rust bindings, so the few exported functions rzs uses are declared
-//! here. [`Pool`] is safe to use for allocation and accounting; touching an object
-//! through a handle is `unsafe` because only the caller knows a handle is live: the
-//! slot table ([`crate::store`]) is what guarantees it.
+//! [`ObjTable`] is one device's slot table (`rzs_core::table`) plus its zsmalloc
+//! pool. An allocated object is an [`Object`]: owned, not `Clone`, freed when it is
+//! dropped, and tied by its lifetime to the table that allocated it. Moving an
+//! `Object` into a slot hands its handle to the table; taking it out (through
+//! [`Slot::replace`]) hands back an `Object`. So a handle is live exactly while one
+//! `Object` or one slot holds it, and every zsmalloc call on it is safe by
+//! construction: the driver's policy above needs no `unsafe`.
+//!
+//! # Locking
+//!
+//! A slot is locked with its bit lock in the table ([`rzs_core::table::SlotTable`])
+//! *inside* one of [`NR_LOCKS`] `spinlock_t` stripes (slot `i` uses stripe
+//! `i % NR_LOCKS`). The stripe is what makes the section right on every kernel:
+//! a `spinlock_t` disables preemption on non-RT kernels, so the slot-free
+//! notification (atomic context, under the swap area's spinlock) never spins on
+//! a preempted holder, while on PREEMPT_RT it is a sleeping, priority-inheriting
+//! lock, so zsmalloc's own locks (`spinlock_t`, `local_lock`, `rwlock_t`: all
+//! sleeping there) may be taken inside, and an RT task never spins on a lower-
+//! priority holder. Under the stripe, the bit lock is uncontended; it keeps the
+//! core table's rule that only a lock holder touches a slot. Stripes are never
+//! nested.
 
-use kernel::ffi::{c_char, c_ulong, c_void};
+use core::pin::Pin;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU16, AtomicU64};
 
-use kernel::bindings;
-use kernel::error::{code, Result};
-use kernel::str::CStr;
+use kernel::ffi::c_ulong;
+use kernel::init::pin_init_array_from_fn;
+use kernel::new_spinlock;
+use kernel::prelude::*;
+use kernel::sync::lock::{spinlock::SpinLockBackend, Guard};
+use kernel::sync::SpinLock;
 
-#[repr(C)]
-struct ZsPool {
-    _opaque: [u8; 0],
-}
+use rzs_core::table::{Entry, ObjRef, SlotGuard, SlotTable};
+use rzs_core::PAGE_SIZE;
 
-/// `enum zs_mapmode` (include/linux/zsmalloc.h).
-const ZS_MM_RO: u32 = 1;
-const ZS_MM_WO: u32 = 2;
+use super::ffi;
 
-extern "C" {
-    fn zs_create_pool(name: *const c_char) -> *mut ZsPool;
-    fn zs_destroy_pool(pool: *mut ZsPool);
-    fn zs_malloc(pool: *mut ZsPool, size: usize, gfp: bindings::gfp_t) -> c_ulong;
-    fn zs_free(pool: *mut ZsPool, handle: c_ulong);
-    fn zs_map_object(pool: *mut ZsPool, handle: c_ulong, mm: u32) -> *mut c_void;
-    fn zs_unmap_object(pool: *mut ZsPool, handle: c_ulong);
-    fn zs_get_total_pages(pool: *mut ZsPool) -> c_ulong;
-    fn zs_huge_class_size(pool: *mut ZsPool) -> usize;
-}
+/// Slot lock stripes per device (a power of two).
+pub(crate) const NR_LOCKS: usize = 1024;
+const _: () = assert!(NR_LOCKS.is_power_of_two());
 
-/// Allocation flags for objects (include/linux/gfp_types.h).
-pub(crate) mod gfp {
-    use kernel::bindings::{self, gfp_t};
-    const fn bit(b: u32) -> gfp_t {
-        1 << b
-    }
-    const HIGHMEM: gfp_t = bit(bindings::___GFP_HIGHMEM_BIT);
-    const MOVABLE: gfp_t = bit(bindings::___GFP_MOVABLE_BIT);
-    const NOWARN: gfp_t = bit(bindings::___GFP_NOWARN_BIT);
-    const KSWAPD_RECLAIM: gfp_t = bit(bindings::___GFP_KSWAPD_RECLAIM_BIT);
-    const DIRECT_RECLAIM: gfp_t = bit(bindings::___GFP_DIRECT_RECLAIM_BIT);
-    /// First try, with preemption disabled: no direct reclaim, may wake kswapd.
-    pub(crate) const ATOMIC_TRY: gfp_t = KSWAPD_RECLAIM | NOWARN | HIGHMEM | MOVABLE;
-    /// Fallback that may sleep but must not recurse into I/O (we are the I/O path).
-    pub(crate) const NOIO: gfp_t = KSWAPD_RECLAIM | DIRECT_RECLAIM | NOWARN | HIGHMEM | MOVABLE;
-    /// Like `NOIO`, for memory the kernel addresses directly (scratch pages).
-    pub(crate) const NOIO_LOWMEM: gfp_t = KSWAPD_RECLAIM | DIRECT_RECLAIM | NOWARN;
-}
+/// How many slots a long loop handles between two `cond_resched` calls.
+const RESCHED_EVERY: usize = 4096;
 
 /// A zsmalloc pool. Destroying it frees every object still in it.
-pub(crate) struct Pool {
-    pool: NonNull<ZsPool>,
+///
+/// # Invariants
+///
+/// `pool` is a live pool created by `zs_create_pool`, destroyed only on drop.
+struct Pool {
+    pool: NonNull<ffi::ZsPool>,
 }
 
-// SAFETY: zsmalloc pools are designed for concurrent use from any CPU.
+// SAFETY: zsmalloc pools are designed for concurrent use from any CPU: every zs_*
+// function takes its own locks.
 unsafe impl Send for Pool {}
-// SAFETY: as above: every zs_* function takes its own locks.
+// SAFETY: as above.
 unsafe impl Sync for Pool {}
 
-/// An object handle as zsmalloc returns it.
-pub(crate) type Handle = u64;
-
 impl Pool {
-    pub(crate) fn new(name: &CStr) -> Result<Self> {
+    fn new(name: &CStr) -> Result<Self> {
         // SAFETY: `name` is a NUL-terminated string; zsmalloc copies it.
-        let p = unsafe { zs_create_pool(name.as_char_ptr()) };
-        Ok(Self { pool: NonNull::new(p).ok_or(code::ENOMEM)? })
+        let p = unsafe { ffi::rzs_zs_create_pool(name.as_char_ptr()) };
+        Ok(Self { pool: NonNull::new(p).ok_or(ENOMEM)? })
     }
 
-    /// Allocates an object of `size` bytes (1..=PAGE_SIZE). With `gfp::NOIO` this may
-    /// sleep; with `gfp::ATOMIC_TRY` it does not.
-    pub(crate) fn alloc(&self, size: usize, gfp: bindings::gfp_t) -> Result<Handle> {
-        // SAFETY: `self.pool` is a live pool.
-        let h = unsafe { zs_malloc(self.pool.as_ptr(), size, gfp) };
-        // zs_malloc returns an ERR_PTR-encoded errno on failure (IS_ERR_VALUE).
-        if h == 0 || h >= (-4095isize) as c_ulong {
-            return Err(code::ENOMEM);
-        }
-        Ok(h as Handle)
-    }
-
-    /// Frees an object. Callable in atomic context (it only takes spinlocks).
-    ///
-    /// # Safety
-    ///
-    /// `h` must be a live handle of this pool, not used again afterwards.
-    pub(crate) unsafe fn free(&self, h: Handle) {
-        // SAFETY: guaranteed by the caller.
-        unsafe { zs_free(self.pool.as_ptr(), h as c_ulong) };
-    }
-
-    /// Copies `data` into the object `h` (which must be exactly `data.len()` bytes).
-    ///
-    /// # Safety
-    ///
-    /// `h` is a live handle of this pool, allocated with size `data.len()`, that no
-    /// one else accesses during the call.
-    pub(crate) unsafe fn write(&self, h: Handle, data: &[u8]) {
-        // SAFETY: per the caller, `h` is live and `data.len()` bytes long, so the
-        // mapping covers `data.len()` writable bytes until `zs_unmap_object`.
-        unsafe {
-            let dst = zs_map_object(self.pool.as_ptr(), h as c_ulong, ZS_MM_WO) as *mut u8;
-            core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
-            zs_unmap_object(self.pool.as_ptr(), h as c_ulong);
-        }
-    }
-
-    /// Runs `f` on the `len` bytes of object `h`, mapped read-only. `f` must not sleep
-    /// (the mapping may be per-CPU).
-    ///
-    /// # Safety
-    ///
-    /// `h` is a live handle of this pool whose object is `len` bytes long, and it is not
-    /// freed during the call.
-    pub(crate) unsafe fn read<R>(&self, h: Handle, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
-        // SAFETY: per the caller, the mapping is `len` readable bytes until the unmap.
-        unsafe {
-            let src = zs_map_object(self.pool.as_ptr(), h as c_ulong, ZS_MM_RO) as *const u8;
-            let r = f(core::slice::from_raw_parts(src, len));
-            zs_unmap_object(self.pool.as_ptr(), h as c_ulong);
-            r
-        }
-    }
-
-    /// The smallest object size zsmalloc gives a whole page to ("huge" objects): a
-    /// compressed page at least this large saves nothing over storing it raw.
-    pub(crate) fn huge_class_size(&self) -> usize {
-        // SAFETY: `self.pool` is a live pool; the call only reads a constant of it.
-        unsafe { zs_huge_class_size(self.pool.as_ptr()) }
-    }
-
-    /// Pages the pool holds (objects and fragmentation).
-    pub(crate) fn total_pages(&self) -> u64 {
-        // SAFETY: `self.pool` is a live pool.
-        unsafe { zs_get_total_pages(self.pool.as_ptr()) as u64 }
+    fn ptr(&self) -> *mut ffi::ZsPool {
+        self.pool.as_ptr()
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // SAFETY: the pool is live and no one uses it any more (we own it).
-        unsafe { zs_destroy_pool(self.pool.as_ptr()) };
+        // SAFETY: the pool is live (invariant) and nobody uses it any more.
+        unsafe { ffi::rzs_zs_destroy_pool(self.ptr()) };
+    }
+}
+
+/// An allocated zsmalloc object of `size` bytes, freed on drop.
+///
+/// # Invariants
+///
+/// `handle` is a live handle of `table`'s pool, `size` bytes long, held by this
+/// `Object` alone (no slot of the table holds it).
+pub(crate) struct Object<'a> {
+    table: &'a ObjTable,
+    handle: c_ulong,
+    size: usize,
+}
+
+impl Object<'_> {
+    /// The object's size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Fills the object with `data`, which must be exactly `size()` bytes (else
+    /// `EINVAL`). May take sleeping locks on PREEMPT_RT: not under a stripe lock.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result {
+        if data.len() != self.size {
+            return Err(EINVAL);
+        }
+        // SAFETY: the handle is live and ours alone (invariant), `size` bytes long,
+        // so the write-only mapping covers `data.len()` bytes until the unmap.
+        unsafe {
+            let dst = ffi::rzs_zs_map_wo(self.table.pool.ptr(), self.handle) as *mut u8;
+            core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+            ffi::rzs_zs_unmap(self.table.pool.ptr(), self.handle);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Object<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the handle is live and held by us alone (invariant), so it is freed
+        // once. zs_free only takes spinlocks: callable in atomic context.
+        unsafe { ffi::rzs_zs_free(self.table.pool.ptr(), self.handle) };
+    }
+}
+
+/// What a slot holds, owned: taking an `Object` out of the table gives it back.
+pub(crate) enum Held<'a> {
+    Empty,
+    /// A same-filled page: every 64-bit word is this value.
+    Same(u64),
+    Object(Object<'a>),
+}
+
+/// What a slot holds, as seen under its lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum View {
+    Empty,
+    Same(u64),
+    /// An object of this many bytes (`PAGE_SIZE`: the page stored raw).
+    Object(usize),
+}
+
+/// One device's slot table and zsmalloc pool (see the module documentation).
+///
+/// # Invariants
+///
+/// `words` and `flags` have the same length; every slot holding an object holds a
+/// live handle of `pool`, owned by the slot.
+pub(crate) struct ObjTable {
+    words: KVVec<AtomicU64>,
+    flags: KVVec<AtomicU16>,
+    locks: Pin<KVBox<[SpinLock<()>; NR_LOCKS]>>,
+    pool: Pool,
+}
+
+/// A zero-filled array of `n` atomics.
+fn zeroed_atomics<T>(n: usize) -> Result<KVVec<T>> {
+    let mut v = KVVec::<T>::with_capacity(n, GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN)?;
+    // SAFETY: the capacity is `n` and `__GFP_ZERO` zeroed the memory; every `T` used
+    // here (`AtomicU64`, `AtomicU16`) is valid when all-zero.
+    unsafe { v.set_len(n) };
+    Ok(v)
+}
+
+impl ObjTable {
+    /// A table of `pages` empty slots and an empty pool named `name`. May sleep.
+    pub(crate) fn new(pages: usize, name: &CStr) -> Result<Self> {
+        let locks = KVBox::pin_init(pin_init_array_from_fn(|_| new_spinlock!((), "rzs::ObjTable::locks")), GFP_KERNEL)?;
+        Ok(Self { words: zeroed_atomics(pages)?, flags: zeroed_atomics(pages)?, locks, pool: Pool::new(name)? })
+    }
+
+    /// Number of slots.
+    pub(crate) fn pages(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Allocates an object of `size` bytes (1..=PAGE_SIZE) with `GFP_NOIO`: may
+    /// sleep (direct reclaim), never recurses into I/O.
+    pub(crate) fn alloc(&self, size: usize) -> Result<Object<'_>> {
+        if size == 0 || size > PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        // SAFETY: the pool is live; the flags are a valid gfp mask.
+        let h = unsafe { ffi::rzs_zs_malloc(self.pool.ptr(), size, ffi::rzs_gfp_noio_obj()) };
+        if h == 0 {
+            return Err(ENOMEM);
+        }
+        Ok(Object { table: self, handle: h, size })
+    }
+
+    /// Locks slot `index`; `None` if out of range. Never sleeps on non-RT kernels;
+    /// callable in atomic context (the slot-free notification).
+    pub(crate) fn lock(&self, index: usize) -> Option<Slot<'_>> {
+        // `new` fails only for arrays of different lengths (never: invariant).
+        let table = SlotTable::new(&self.words, &self.flags)?;
+        if index >= table.len() {
+            return None;
+        }
+        let stripe = self.locks.get(index & (NR_LOCKS - 1))?.lock();
+        let g = table.lock(index)?;
+        Some(Slot { table: self, g, _stripe: stripe })
+    }
+
+    /// Pages the pool holds (objects and fragmentation).
+    pub(crate) fn total_pages(&self) -> u64 {
+        // SAFETY: the pool is live.
+        unsafe { ffi::rzs_zs_total_pages(self.pool.ptr()) as u64 }
+    }
+
+    /// The smallest object size zsmalloc gives a whole page to.
+    pub(crate) fn huge_class_size(&self) -> usize {
+        // SAFETY: the pool is live; the call reads a constant of it.
+        unsafe { ffi::rzs_zs_huge_class_size(self.pool.ptr()) }
+    }
+
+    /// Empties every slot from `from` on, dropping what they hold, and returns how
+    /// many held something. Process context: reschedules every few thousand slots
+    /// (a 1 TiB device has 268 M of them).
+    pub(crate) fn clear_from(&self, from: usize) -> u64 {
+        let mut n = 0;
+        for i in from..self.pages() {
+            if let Some(mut s) = self.lock(i) {
+                let old = s.replace(Held::Empty);
+                drop(s);
+                if !matches!(old, Ok(Held::Empty)) {
+                    n += 1;
+                }
+            }
+            if i % RESCHED_EVERY == 0 {
+                super::cond_resched();
+            }
+        }
+        n
+    }
+}
+
+impl Drop for ObjTable {
+    /// Frees every stored object: zsmalloc cannot destroy a pool with live handles.
+    fn drop(&mut self) {
+        self.clear_from(0);
+    }
+}
+
+/// A locked slot of an [`ObjTable`]. Must not be held across anything that sleeps
+/// on non-RT kernels (it holds a `spinlock_t`).
+pub(crate) struct Slot<'a> {
+    table: &'a ObjTable,
+    g: SlotGuard<'a>,
+    _stripe: Guard<'a, (), SpinLockBackend>,
+}
+
+impl<'a> Slot<'a> {
+    /// What the slot holds.
+    pub(crate) fn view(&self) -> View {
+        match self.g.get() {
+            Entry::Empty => View::Empty,
+            Entry::Same(w) => View::Same(w),
+            Entry::Object(o) => View::Object(o.size()),
+        }
+    }
+
+    /// Stores `new` and returns what the slot held (drop it after unlocking: an
+    /// `Object` is freed then). `Err(new)` back if `new` is an object of another
+    /// table: the slot is unchanged.
+    pub(crate) fn replace(&mut self, new: Held<'a>) -> core::result::Result<Held<'a>, Held<'a>> {
+        let e = match &new {
+            Held::Empty => Entry::Empty,
+            Held::Same(w) => Entry::Same(*w),
+            Held::Object(o) => {
+                if !core::ptr::eq(o.table, self.table) {
+                    return Err(new);
+                }
+                match ObjRef::new(o.handle as u64, o.size) {
+                    Some(r) => Entry::Object(r),
+                    None => return Err(new),
+                }
+            }
+        };
+        // The handle now belongs to the slot: forget the `Object` without freeing.
+        core::mem::forget(new);
+        Ok(match self.g.set(e) {
+            Entry::Empty => Held::Empty,
+            Entry::Same(w) => Held::Same(w),
+            // The slot owned the handle (invariant); it is ours now.
+            Entry::Object(o) => Held::Object(Object { table: self.table, handle: o.handle() as c_ulong, size: o.size() }),
+        })
+    }
+
+    /// Runs `f` on the stored object's bytes, mapped read-only; `None` if the slot
+    /// holds no object. `f` must not sleep.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let Entry::Object(o) = self.g.get() else {
+            return None;
+        };
+        let (h, len) = (o.handle() as c_ulong, o.size());
+        // SAFETY: the slot owns the live handle `h` of `len` bytes (invariant) and we
+        // hold its lock, so it is not freed or rewritten during the call; the
+        // mapping is readable for `len` bytes until the unmap, and only zsmalloc
+        // writes an object's memory (migration copies it under its own locks).
+        unsafe {
+            let src = ffi::rzs_zs_map_ro(self.table.pool.ptr(), h) as *const u8;
+            let r = f(core::slice::from_raw_parts(src, len));
+            ffi::rzs_zs_unmap(self.table.pool.ptr(), h);
+            Some(r)
+        }
+    }
+
+    /// Overwrites the stored object with `data` (exactly its size; else `EINVAL`).
+    /// Test only (`debug_corrupt`).
+    pub(crate) fn overwrite(&mut self, data: &[u8]) -> Result {
+        let Entry::Object(o) = self.g.get() else {
+            return Err(EINVAL);
+        };
+        if data.len() != o.size() {
+            return Err(EINVAL);
+        }
+        // SAFETY: the slot owns the live handle, `data.len()` bytes long, and its
+        // lock keeps every reader out during the write.
+        unsafe {
+            let h = o.handle() as c_ulong;
+            let dst = ffi::rzs_zs_map_wo(self.table.pool.ptr(), h) as *mut u8;
+            core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+            ffi::rzs_zs_unmap(self.table.pool.ptr(), h);
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The kernel interface of rzs: every FFI call and every `unsafe` block of the driver
+//! lives in this module, as small safe abstractions with `# Safety` / `# Invariants`
+//! documentation. The driver's policy (`crate::device`, `crate::store`, the module
+//! in `crate`) is safe Rust above it (those modules `#![forbid(unsafe_code)]`).
+//!
+//! - [`blk`]: the block device: major, gendisk, `block_device_operations`, bios and
+//!   their pages (copied, never referenced: another agent may be writing them).
+//! - [`zs`]: zsmalloc, and the slot table whose entries own its objects.
+//! - [`workspace`]: per-CPU compression workspaces, each under a mutex.
+//! - [`gate`]: an SRCU-protected pointer the I/O path reads and control replaces.
+//! - [`swap`]: the swap event notifiers and the swap state of a block device.
+//! - [`params`], [`sysfs`]: module parameters and sysfs attributes.
+//! - [`ffi`]: the declarations of `src/helpers.c`.
+
+pub(crate) mod blk;
+pub(crate) mod ffi;
+pub(crate) mod gate;
+pub(crate) mod params;
+pub(crate) mod swap;
+pub(crate) mod sysfs;
+pub(crate) mod workspace;
+pub(crate) mod zs;
+
+/// Lets the scheduler run something else if it wants to (a long loop in process
+/// context, e.g. freeing a terabyte device's slots). May sleep.
+pub(crate) fn cond_resched() {
+    // SAFETY: called only from process context outside atomic sections (callers'
+    // contract, checked by `might_sleep` inside under DEBUG_ATOMIC_SLEEP).
+    unsafe { ffi::rzs_cond_resched() };
+}
+
+/// Whether the calling task has `CAP_SYS_ADMIN`.
+pub(crate) fn capable_sys_admin() -> bool {
+    // SAFETY: `capable` only inspects the current task's credentials.
+    unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) }
+}
