@@ -7,10 +7,12 @@
 #   make bench-codec  lz4_flex as rzs.ko builds it vs the kernel's C lz4, natively on
 #               this CPU with the kernel's objects and mem* routines (a few minutes)
 #   make stress the long runs: cargo fuzz, long stress suites, every suite on the
-#               debug kernel (KASAN, lockdep, kmemleak); about 1.5 h
+#               debug kernel (KASAN, lockdep, kmemleak) and on the PREEMPT_RT one;
+#               about 2.5 h
 #
 # Other targets: deps, kernel, module, clean. Variables:
-#   KERNEL=std|debug   which cached test kernel to build and boot (default std)
+#   KERNEL=std|debug|rt  which cached test kernel to build and boot (default std:
+#               PREEMPT, DEBUG_ATOMIC_SLEEP; debug: + KASAN, lockdep...; rt: PREEMPT_RT)
 #   KDIR=/path         build rzs.ko against another Rust-enabled kernel tree instead
 #   SUITES="tests/suites/10-io.sh ..."   run only these guest suites (make test)
 #
@@ -38,7 +40,7 @@ endif
 all: module
 
 help:
-	@sed -n '3,20p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,22p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build (once) and print the path of the rzs test kernel tree.
 #
-#   scripts/kernel.sh [std|debug]        build if needed; print the tree's path
-#   scripts/kernel.sh --path [std|debug] print the path it would use; build nothing
+#   scripts/kernel.sh [std|debug|rt]        build if needed; print the tree's path
+#   scripts/kernel.sh --path [std|debug|rt] print the path it would use; build nothing
 #
 # Source: Debian's linux-source-6.12 tarball, every scripts/patches/*.patch applied
 # in order, configured from `allnoconfig` + scripts/config/rzs.config (+ rzs-debug.config
-# for the debug variant). The tree is cached in $RZS_CACHE/kernel/<variant>-<key>, where
+# for the debug variant, + rzs-rt.config for the PREEMPT_RT one; a later fragment's
+# line overrides an earlier one's for the same symbol). The tree is cached in $RZS_CACHE/kernel/<variant>-<key>, where
 # the key hashes the source version, toolchain, config fragments, patches and this
 # script, so any change to one of them builds a new tree and an unchanged one is reused.
 set -euo pipefail
@@ -19,7 +20,8 @@ variant=${1:-std}
 case $variant in
 std) frags=("$here/config/rzs.config") ;;
 debug) frags=("$here/config/rzs.config" "$here/config/rzs-debug.config") ;;
-*) die "unknown kernel variant '$variant' (expected std or debug)" ;;
+rt) frags=("$here/config/rzs.config" "$here/config/rzs-rt.config") ;;
+*) die "unknown kernel variant '$variant' (expected std, debug or rt)" ;;
 esac
 tarball=/usr/src/linux-source-6.12.tar.xz
 patches=()
@@ -56,9 +58,17 @@ for t in "$RZS_CACHE/kernel/$variant-"*; do
 		rm -rf "$t"
 	fi
 done
+# Files the old patches touched, with their checksum and mtime: after the new
+# patches are applied, a file whose content came out the same gets its old mtime
+# back, so kbuild rebuilds only what a changed patch really changed (reverting
+# and reapplying include/linux/swap.h would otherwise rebuild half the kernel).
+stamps=()
 if [ -n "$old" ]; then
 	log "updating the $variant test kernel from $(basename "$old") (incremental)"
 	rm -f "$old/.rzs-built"
+	while IFS= read -r f; do
+		[ -f "$old/$f" ] && stamps+=("$f $(sha256sum <"$old/$f" | cut -c1-64) $(stat -c %Y "$old/$f")")
+	done < <(cat "$old/.rzs-patches/"* 2>/dev/null | sed -nE 's@^\+\+\+ b/([^[:space:]]+).*@\1@p' | sort -u)
 	for p in $(ls -r "$old/.rzs-patches/" 2>/dev/null); do
 		patch -d "$old" -p1 -R --batch --quiet <"$old/.rzs-patches/$p" || { rm -rf "$old"; old=""; break; }
 	done
@@ -79,6 +89,10 @@ for p in "${patches[@]}"; do
 	patch -d "$tree" -p1 --batch --forward --quiet <"$p" || die "patch $(basename "$p") does not apply to $(basename "$tarball")"
 	cp "$p" "$tree/.rzs-patches/"
 done
+for st in "${stamps[@]}"; do
+	read -r f sum mtime <<<"$st"
+	[ -f "$tree/$f" ] && [ "$(sha256sum <"$tree/$f" | cut -c1-64)" = "$sum" ] && touch -d "@$mtime" "$tree/$f"
+done
 
 jobs=$(($(nproc) + 1))
 # shellcheck disable=SC2086
@@ -89,15 +103,23 @@ kmake rustavailable >/dev/null || die "the Rust toolchain is not usable for the 
 "$tree/scripts/kconfig/merge_config.sh" -m -O "$tree" "$tree/.config" "${frags[@]}" >/dev/null
 kmake olddefconfig >/dev/null
 # merge_config only warns when Kconfig drops a line; a test kernel without, say,
-# CONFIG_RUST is useless, so insist that every line of the fragments stuck.
+# CONFIG_RUST is useless, so insist that every symbol's last line in the fragments
+# (a later fragment overrides an earlier one) stuck.
 bad=()
+declare -A want=()
 while IFS= read -r line; do
 	case $line in
-	CONFIG_*=*) grep -qxF "$line" "$tree/.config" || bad+=("$line") ;;
-	"# CONFIG_"*" is not set") grep -q "^${line#\# }" "$tree/.config" 2>/dev/null ||
-		! grep -q "^$(echo "$line" | sed -E 's/# (CONFIG_[A-Z0-9_]+) is not set/\1=/')" "$tree/.config" || bad+=("$line") ;;
+	CONFIG_*=*) want[${line%%=*}]=$line ;;
+	"# CONFIG_"*" is not set") sym=${line#\# }; want[${sym%% *}]=$line ;;
 	esac
 done < <(cat "${frags[@]}")
+for sym in "${!want[@]}"; do
+	line=${want[$sym]}
+	case $line in
+	CONFIG_*=*) grep -qxF "$line" "$tree/.config" || bad+=("$line") ;;
+	*) ! grep -q "^$sym=" "$tree/.config" || bad+=("$line") ;;
+	esac
+done
 [ ${#bad[@]} -eq 0 ] || die "kernel config lost: ${bad[*]} (dependencies unmet; see $tree/.config)"
 
 start=$(date +%s)

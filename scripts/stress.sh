@@ -7,27 +7,30 @@
 #      kmemleak with a scan at the end, failslab, Rust debug assertions and overflow
 #      checks), with its kernel log scanned for any report. This is here rather than
 #      in `make test` because it does not fit CI's 90 minutes after a cold `make test`:
-#      the debug kernel builds in ~12-20 min and its suites take ~50 min under TCG.
+#      the debug kernel builds in ~12-20 min and its suites take ~50 min under TCG;
+#   4. every guest suite on the PREEMPT_RT kernel (KERNEL=rt: spinlock_t and
+#      local_lock sleep, lockdep with the RT wait-context checks, DEBUG_ATOMIC_SLEEP),
+#      log scanned likewise.
 # Each part prints its own summary; the last line totals them. Exits non-zero if any
 # part failed.
 #   scripts/stress.sh KDIR          (KDIR: the std test kernel, as `make test` uses)
-# STRESS_PARTS="fuzz std debug" picks parts (default: all three).
+# STRESS_PARTS="fuzz std debug rt" picks parts (default: all four).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
 kdir=$1
-parts=${STRESS_PARTS:-fuzz std debug}
+parts=${STRESS_PARTS:-fuzz std debug rt}
 out=${RZS_OUT:-$root/tests/out}
 failed=()
 t0=$(date +%s)
 
 if [[ " $parts " == *" fuzz "* ]]; then
-	echo "== stress 1/3: cargo fuzz, ${RZS_STRESS_FUZZ_SECS:-180} s per target"
+	echo "== stress 1/4: cargo fuzz, ${RZS_STRESS_FUZZ_SECS:-180} s per target"
 	"$root/scripts/fuzz.sh" "${RZS_STRESS_FUZZ_SECS:-180}" || failed+=("cargo fuzz")
 fi
 
 if [[ " $parts " == *" std "* ]]; then
-	echo "== stress 2/3: long stress, bad input and regression suites ($(basename "$kdir"))"
+	echo "== stress 2/4: long stress, bad input and regression suites ($(basename "$kdir"))"
 	# shellcheck disable=SC2031
 	RZS_GUEST_ONLY=1 RZS_OUT="$out/stress" \
 		RZS_STRESS_SECS=${RZS_STRESS_SECS:-300} \
@@ -39,27 +42,38 @@ if [[ " $parts " == *" std "* ]]; then
 		failed+=("long suites on the std kernel")
 fi
 
-if [[ " $parts " == *" debug "* ]]; then
-	echo "== stress 3/3: every suite on the debug kernel"
-	dk=$("$root/scripts/kernel.sh" debug) || die "the debug kernel did not build"
-	# rzs.ko for the debug kernel, built out of the way of the std one.
-	db=$out/debug-build
-	rm -rf "$db" && mkdir -p "$db"
-	copy_module_tree "$db"
+# every_suite VARIANT WHAT: rzs.ko built for the VARIANT test kernel (out of the
+# way of the std one), then every guest suite on it.
+every_suite() {
+	local variant=$1 what=$2 k b
+	k=$("$root/scripts/kernel.sh" "$variant") || { failed+=("the $variant kernel did not build"); return; }
+	b=$out/$variant-build
+	rm -rf "$b" && mkdir -p "$b"
+	copy_module_tree "$b"
 	# shellcheck disable=SC2086
-	if make -s -C "$dk" M="$db" $KMAKE_VARS modules >"$db.log" 2>&1; then
-		RZS_GUEST_ONLY=1 RZS_OUT="$out/debug" RZS_KO="$db/rzs.ko" \
+	if make -s -C "$k" M="$b" $KMAKE_VARS modules >"$b.log" 2>&1; then
+		RZS_GUEST_ONLY=1 RZS_OUT="$out/$variant" RZS_KO="$b/rzs.ko" \
 			RZS_SUITE_TIMEOUT=2400 RZS_VM_TIMEOUT=7200 \
-			"$root/scripts/test.sh" "$dk" || failed+=("suites on the debug kernel")
+			"$root/scripts/test.sh" "$k" || failed+=("suites on the $what kernel")
 	else
-		sed 's/^/# /' "$db.log" | tail -n 30
-		failed+=("rzs.ko for the debug kernel did not build")
+		sed 's/^/# /' "$b.log" | tail -n 30
+		failed+=("rzs.ko for the $what kernel did not build")
 	fi
+}
+
+if [[ " $parts " == *" debug "* ]]; then
+	echo "== stress 3/4: every suite on the debug kernel"
+	every_suite debug debug
+fi
+
+if [[ " $parts " == *" rt "* ]]; then
+	echo "== stress 4/4: every suite on the PREEMPT_RT kernel"
+	every_suite rt PREEMPT_RT
 fi
 
 echo
 # The figures the suites reported (GiB verified, pages swapped, faults injected, ...).
-for d in stress debug; do
+for d in stress debug rt; do
 	grep -h '^# figure:' "$out/$d"/*.tap 2>/dev/null | sed "s/^# figure:/$d:/"
 done
 echo "make stress: $(( ($(date +%s) - t0) / 60 )) min"
