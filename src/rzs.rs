@@ -36,7 +36,6 @@ module! {
     license: "GPL",
 }
 
-kernel::static_assert!(PAGE_SIZE == kernel::bindings::PAGE_SIZE);
 
 /// Most devices one load may create.
 const MAX_DEVICES: u32 = 256;

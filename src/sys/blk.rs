@@ -15,7 +15,7 @@ use core::ptr::NonNull;
 use kernel::ffi::c_void;
 
 use kernel::bindings;
-use kernel::error::{code, to_result, Error, Result};
+use kernel::error::{code, from_err_ptr, from_result, to_result, Error, Result};
 use kernel::str::CStr;
 use kernel::alloc::KBox;
 use kernel::types::Opaque;
@@ -229,10 +229,7 @@ unsafe extern "C" fn submit_bio_trampoline<T: Operations>(bio: *mut bindings::bi
 unsafe extern "C" fn open_trampoline<T: Operations>(disk: *mut bindings::gendisk, _mode: bindings::blk_mode_t) -> kernel::ffi::c_int {
     // SAFETY: the block layer opens only live disks, ours since `fops` is ours.
     let (dev, d) = unsafe { driver_of::<T>(disk) };
-    match dev.open(d) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| dev.open(d).map(|()| 0))
 }
 
 unsafe extern "C" fn ioctl_trampoline<T: Operations>(
@@ -243,10 +240,7 @@ unsafe extern "C" fn ioctl_trampoline<T: Operations>(
 ) -> kernel::ffi::c_int {
     // SAFETY: `bdev` is an open block device of one of our disks.
     let (dev, d) = unsafe { driver_of::<T>((*bdev).bd_disk) };
-    match dev.ioctl(d, cmd, arg as usize) {
-        Ok(v) => v,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| dev.ioctl(d, cmd, arg as usize))
 }
 
 unsafe extern "C" fn slot_free_trampoline<T: Operations>(bdev: *mut bindings::block_device, offset: kernel::ffi::c_ulong) {
@@ -310,12 +304,8 @@ impl<T: Operations> GenDisk<T> {
         }
         // SAFETY: `lim` is a valid limits struct, the key is static as lockdep requires.
         let disk = unsafe { bindings::__blk_alloc_disk(&mut lim, bindings::NUMA_NO_NODE, DISK_KEY.0.get()) };
-        // SAFETY: `__blk_alloc_disk` returns a valid pointer or an ERR_PTR.
-        if unsafe { bindings::IS_ERR(disk as *const c_void) } {
-            // SAFETY: `disk` is an ERR_PTR, PTR_ERR reads the code out of it.
-            let e = unsafe { bindings::PTR_ERR(disk as *const c_void) } as i32;
-            return Err(Error::from_errno(e));
-        }
+        // `__blk_alloc_disk` returns a valid pointer or an ERR_PTR.
+        let disk = from_err_ptr(disk)?;
         let nn = NonNull::new(disk).ok_or(code::ENOMEM)?;
         // SAFETY: `disk` is a freshly allocated gendisk that nobody else sees yet.
         unsafe {

@@ -35,3 +35,15 @@ pub(crate) fn capable_sys_admin() -> bool {
     // SAFETY: `capable` only inspects the current task's credentials.
     unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) }
 }
+
+// Hand-written C values rzs relies on, checked against the kernel's bindings at
+// compile time (values the bindings lack come from helpers.c instead):
+// - rzs_core::abi encodes ioctl numbers with the generic _IOC layout; an
+//   architecture with another layout (powerpc, mips, sparc, alpha) fails here;
+// - the page size rzs_core works in.
+const _: () = {
+    use kernel::bindings as b;
+    assert!(b::_IOC_NRSHIFT == 0 && b::_IOC_TYPESHIFT == 8 && b::_IOC_SIZESHIFT == 16 && b::_IOC_DIRSHIFT == 30);
+    assert!(b::_IOC_NONE == 0 && b::_IOC_WRITE == 1 && b::_IOC_READ == 2);
+    assert!(rzs_core::PAGE_SIZE == b::PAGE_SIZE);
+};
