@@ -21,6 +21,7 @@ for p in $APT_PINS; do
 	have=$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null || true)
 	[ "$have" = "install ok installed $ver" ] || missing+=("$p")
 done
+command -v cargo >/dev/null || missing+=("$CARGO_PIN")
 for name in $APT_PLAIN; do
 	dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'install ok installed' || missing+=("$name")
 done
