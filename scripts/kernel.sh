@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build (once) and print the path of the rzs test kernel tree.
 #
-#   scripts/kernel.sh [std|debug|rt]        build if needed; print the tree's path
-#   scripts/kernel.sh --path [std|debug|rt] print the path it would use; build nothing
+#   scripts/kernel.sh [std|debug|rt|arm64]        build if needed; print the tree's path
+#   scripts/kernel.sh --path [std|debug|rt|arm64] print the path it would use; build nothing
 #
 # Source: Debian's linux-source-6.12 tarball, every scripts/patches/*.patch applied
 # in order, configured from `allnoconfig` + scripts/config/rzs.config (+ rzs-debug.config
-# for the debug variant, + rzs-rt.config for the PREEMPT_RT one; a later fragment's
-# line overrides an earlier one's for the same symbol). The tree is cached in $RZS_CACHE/kernel/<variant>-<key>, where
+# for the debug variant, + rzs-rt.config for the PREEMPT_RT one, + rzs-arm64.config
+# for the arm64 one, cross-built with ARCH=arm64; a later fragment's line overrides
+# an earlier one's for the same symbol). The tree is cached in $RZS_CACHE/kernel/<variant>-<key>, where
 # the key hashes the source version, toolchain, config fragments, patches and this
 # script, so any change to one of them builds a new tree and an unchanged one is reused.
 set -euo pipefail
@@ -21,8 +22,11 @@ case $variant in
 std) frags=("$here/config/rzs.config") ;;
 debug) frags=("$here/config/rzs.config" "$here/config/rzs-debug.config") ;;
 rt) frags=("$here/config/rzs.config" "$here/config/rzs-rt.config") ;;
-*) die "unknown kernel variant '$variant' (expected std, debug or rt)" ;;
+arm64) frags=("$here/config/rzs.config" "$here/config/rzs-arm64.config") ;;
+*) die "unknown kernel variant '$variant' (expected std, debug, rt or arm64)" ;;
 esac
+# The arm64 variant is cross-built: the same LLVM toolchain, ARCH=arm64.
+[ "$variant" = arm64 ] && KMAKE_VARS="ARCH=arm64 $KMAKE_VARS"
 tarball=/usr/src/linux-source-6.12.tar.xz
 patches=()
 for p in "$here"/patches/*.patch; do [ -e "$p" ] && patches+=("$p"); done

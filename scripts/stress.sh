@@ -10,27 +10,30 @@
 #      the debug kernel builds in ~12-20 min and its suites take ~50 min under TCG;
 #   4. every guest suite on the PREEMPT_RT kernel (KERNEL=rt: spinlock_t and
 #      local_lock sleep, lockdep with the RT wait-context checks, DEBUG_ATOMIC_SLEEP),
-#      log scanned likewise.
+#      log scanned likewise;
+#   5. arm64 (scripts/arm64.sh): the arm64 kernel cross-built, rzs.ko for it, and a
+#      busybox guest under qemu-system-aarch64 (load, I/O, discard, swap under
+#      memory pressure, rmmod, log scan).
 # Each part prints its own summary; the last line totals them. Exits non-zero if any
 # part failed.
 #   scripts/stress.sh KDIR          (KDIR: the std test kernel, as `make test` uses)
-# STRESS_PARTS="fuzz std debug rt" picks parts (default: all four).
+# STRESS_PARTS="fuzz std debug rt arm64" picks parts (default: all five).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
 kdir=$1
-parts=${STRESS_PARTS:-fuzz std debug rt}
+parts=${STRESS_PARTS:-fuzz std debug rt arm64}
 out=${RZS_OUT:-$root/tests/out}
 failed=()
 t0=$(date +%s)
 
 if [[ " $parts " == *" fuzz "* ]]; then
-	echo "== stress 1/4: cargo fuzz, ${RZS_STRESS_FUZZ_SECS:-180} s per target"
+	echo "== stress 1/5: cargo fuzz, ${RZS_STRESS_FUZZ_SECS:-180} s per target"
 	"$root/scripts/fuzz.sh" "${RZS_STRESS_FUZZ_SECS:-180}" || failed+=("cargo fuzz")
 fi
 
 if [[ " $parts " == *" std "* ]]; then
-	echo "== stress 2/4: long stress, bad input and regression suites ($(basename "$kdir"))"
+	echo "== stress 2/5: long stress, bad input and regression suites ($(basename "$kdir"))"
 	# shellcheck disable=SC2031
 	RZS_GUEST_ONLY=1 RZS_OUT="$out/stress" \
 		RZS_STRESS_SECS=${RZS_STRESS_SECS:-300} \
@@ -62,13 +65,18 @@ every_suite() {
 }
 
 if [[ " $parts " == *" debug "* ]]; then
-	echo "== stress 3/4: every suite on the debug kernel"
+	echo "== stress 3/5: every suite on the debug kernel"
 	every_suite debug debug
 fi
 
 if [[ " $parts " == *" rt "* ]]; then
-	echo "== stress 4/4: every suite on the PREEMPT_RT kernel"
+	echo "== stress 4/5: every suite on the PREEMPT_RT kernel"
 	every_suite rt PREEMPT_RT
+fi
+
+if [[ " $parts " == *" arm64 "* ]]; then
+	echo "== stress 5/5: arm64 (cross-built kernel, qemu-system-aarch64)"
+	RZS_OUT="$out/arm64" "$root/scripts/arm64.sh" || failed+=("arm64")
 fi
 
 echo

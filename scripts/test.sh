@@ -4,7 +4,8 @@
 #      lz4_flex the module links), cargo fmt --check, cargo clippy -D warnings,
 #      cargo fuzz (scripts/fuzz.sh: $RZS_FUZZ_SECONDS s per target, default 20), and
 #      the codec check: rzs.ko's lz4_flex objects and the kernel's lib/lz4 must decode
-#      each other's streams (scripts/bench-codec.sh, BENCH_CODEC_CHECK=1)
+#      each other's streams (scripts/bench-codec.sh, BENCH_CODEC_CHECK=1); no stack
+#      frame of rzs.ko over 2 KiB (scripts/stack-check.py)
 #   2. guest: the QEMU-booted suites under tests/suites/ (TAP), plus a scan of the guest's
 #      kernel log for BUG / Oops / WARNING / KASAN / lockdep / kmemleak reports
 # Prints "N passed, N failed, N skipped" and exits non-zero on any failure.
@@ -93,6 +94,12 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 			sed 's/^/# /' "$out.checkpatch.log" | head -n 20
 		fi
 	done
+
+	echo "== module: stack frames (16 KiB kernel stack)"
+	sc_out=$(python3 "$root/scripts/stack-check.py" "${RZS_KO:-$root/rzs.ko}" 2048 2>&1)
+	sc_rc=$?
+	printf '%s\n' "$sc_out"
+	if [ $sc_rc = 0 ]; then count pass; else count fail "stack frames of rzs.ko"; fi
 
 	echo "== module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
 	nb=$out.nopatch-build
