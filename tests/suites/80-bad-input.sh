@@ -3,7 +3,6 @@
 #  - an ioctl fuzzer (random numbers, sizes and pointers) as root and as an
 #    unprivileged user; sysfs writes of junk; the device works after;
 #  - ioctl arguments at the edge of a mapping: the ABI touches exactly its bytes;
-#  - I/O beyond capacity, misaligned O_DIRECT I/O;
 #  - reset, disksize change, rmmod, double swapon and mkfs while in use: refused;
 #  - a corrupt stored object (debug_corrupt=Y, test only) reads as -EIO and is
 #    counted in failed_reads; rewriting the page recovers it; off by default;
@@ -46,7 +45,7 @@ for i in range(int(sys.argv[1])):
 " "$2" | if [ -b "$1" ]; then dd of="$1" bs=4096 oflag=direct status=none; else cat >"$1"; fi
 }
 
-plan 48
+plan 44
 ok "insmod num_devices=2 disksize=64M" load_rzs num_devices=2 disksize=64M
 check "[ \"\$(cat /sys/module/rzs/parameters/debug_corrupt)\" = N ]" "debug_corrupt is off by default"
 ok "write 4096 pages to rzs0" seed_pages /dev/rzs0 4096
@@ -81,29 +80,9 @@ r=$(python3 "$badio" ptr-edges /dev/rzs1 2>&1)
 diag "$r"
 check "grep -q ' failed=0' <<<'$r'" "ioctl arguments at the edge of a mapping: the ABI reads and writes only its bytes"
 
-# --- beyond capacity, misaligned
-cap=$(blockdev --getsize64 /dev/rzs1)
-fails "O_DIRECT write past the end" dd if=/dev/zero of=/dev/rzs1 bs=4096 seek=$((cap / 4096)) count=1 oflag=direct status=none
-fails "O_DIRECT write straddling the end" dd if=/dev/zero of=/dev/rzs1 bs=8192 seek=$((cap / 8192 - 1)) count=2 oflag=direct,seek_bytes status=none
-check "[ -z \"\$(dd if=/dev/rzs1 bs=4096 skip=$((cap / 4096)) count=1 iflag=direct status=none)\" ]" "O_DIRECT read at the end returns nothing"
-r=$(python3 - <<'EOF'
-import errno, mmap, os
-fd = os.open("/dev/rzs1", os.O_RDWR | os.O_DIRECT)
-m = mmap.mmap(-1, 3 * 4096)
-out = []
-for what, buf, off in [("offset 100", memoryview(m)[:4096], 100),
-                       ("length 100", memoryview(m)[:100], 0),
-                       ("buffer at +3", memoryview(m)[3:4099], 0)]:
-    try:
-        os.pwritev(fd, [buf], off)
-        out.append(f"{what}:ok")
-    except OSError as e:
-        out.append(f"{what}:{errno.errorcode[e.errno]}")
-print(" ".join(out))
-EOF
-)
-diag "misaligned O_DIRECT writes: $r"
-check "[ \"$r\" = 'offset 100:EINVAL length 100:EINVAL buffer at +3:EINVAL' ]" "misaligned O_DIRECT writes: EINVAL"
+# --- I/O past the end and misaligned O_DIRECT I/O never reach rzs: the block layer
+# refuses them (bio_check_eod, the 4 KiB logical block), so they are not tested here.
+# rzs refuses such bios itself too (invalid_io), for stacked drivers.
 ok "buffered 100-byte write at offset 4000 (read-modify-write across a page boundary)" bash -c \
 	"head -c 100 /dev/urandom >$T/s && dd if=$T/s of=/dev/rzs1 bs=1 seek=4000 conv=notrunc,fsync status=none && echo 3 >/proc/sys/vm/drop_caches && cmp -i 0:4000 -n 100 $T/s /dev/rzs1"
 
@@ -145,8 +124,12 @@ while True:
 print(n)
 EOF
 )
-diag "after the workload exited: pages_stored $stored, pages that read non-zero $nz"
-check "[ $nz -le $stored ]" "pages freed by swap slot frees read as zeros (non-zero pages $nz <= stored $stored)"
+# Swap's own count of slots in use (KiB in /proc/swaps): with slot frees working,
+# rzs holds those pages and the header, nothing more. (With frees broken, stored
+# and non-zero pages are both large: comparing them alone proves nothing.)
+used=$(awk '$1 == "/dev/rzs1" {print int($4 / 4)}' /proc/swaps)
+diag "after the workload exited: swap slots in use $used, pages_stored $stored, pages that read non-zero $nz"
+check "[ -n \"$used\" ] && [ $stored -le $((used + 1 + 16)) ] && [ $nz -le $stored ]" "freed swap slots are freed in rzs and read as zeros (stored $stored <= slots in use $used + header; non-zero $nz <= stored)"
 ok "swapoff rzs1" swapoff /dev/rzs1
 
 # --- no stale data across a reset or a discard
