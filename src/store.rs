@@ -47,7 +47,7 @@ pub(crate) struct Store {
     pub mem_limit_pages: AtomicU64,
 }
 
-/// Updates the stats for `e` leaving (`sign` false) or entering the table.
+/// Updates the stats for an entry `v` entering (`entering`) or leaving the table.
 fn account(stats: &Stats, v: View, entering: bool) {
     let (same, huge, compr) = match v {
         View::Empty => return,
