@@ -10,37 +10,51 @@
 #               debug kernel (KASAN, lockdep, kmemleak) and on the PREEMPT_RT one;
 #               about 2.5 h
 #
-# Other targets: deps, kernel, module, clean. Variables:
+# Other targets: deps, kernel, crates, module, clean. Variables:
 #   KERNEL=std|debug|rt  which cached test kernel to build and boot (default std:
 #               PREEMPT, DEBUG_ATOMIC_SLEEP; debug: + KASAN, lockdep...; rt: PREEMPT_RT)
-#   KDIR=/path         build rzs.ko against another Rust-enabled kernel tree instead
+#   KDIR=/path         build rzs.ko against another Rust-enabled kernel tree instead,
+#               with the compilers that tree was built with (scripts/kdir-toolchain.sh;
+#               LLVM=, RUSTC=... on the command line override them)
 #   SUITES="tests/suites/10-io.sh ..."   run only these guest suites (make test)
 #
 # Kbuild (not this file) describes the module itself, so
-#   make -C $KDIR M=$PWD LLVM=... RUSTC=...
+#   scripts/crates.sh && make -C $KDIR M=$PWD LLVM=... RUSTC=...
 # also works directly, against any Rust-enabled kernel tree.
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 KERNEL ?= std
 SHELL := /bin/bash
 
-# Toolchain and cache locations come from scripts/lib.sh (one source of truth).
-KMAKE_VARS := $(shell . $(ROOT)/scripts/lib.sh >/dev/null 2>&1; echo $$KMAKE_VARS)
-export LIBCLANG_PATH := /usr/lib/llvm-19/lib
-
 ifeq ($(origin KDIR),undefined)
 KDIR = $(shell $(ROOT)/scripts/kernel.sh --path $(KERNEL))
 kernel_dep := kernel
+# The project's test kernel: the toolchain scripts/lib.sh builds it with.
+KMAKE_ALL := $(shell . $(ROOT)/scripts/lib.sh >/dev/null 2>&1; echo $$KMAKE_VARS)
 else
 kernel_dep :=
+# Another tree: the toolchain that tree was built with (its auto.conf says which).
+KMAKE_ALL := $(shell $(ROOT)/scripts/kdir-toolchain.sh $(KDIR))
+endif
+export LIBCLANG_PATH := /usr/lib/llvm-19/lib
+
+# A variable the user sets (LLVM=1, RUSTC=...) on the command line or in the
+# environment wins: it reaches the kernel's make by itself, so drop ours.
+user_set = $(filter command line environment environment override,$(origin $(1)))
+KMAKE_VARS := $(foreach v,$(KMAKE_ALL),$(if $(call user_set,$(firstword $(subst =, ,$(v)))),,$(v)))
+# The kernel's `macros` proc-macro must come from the rustc that builds the module.
+ifneq ($(call user_set,RUSTC),)
+ifeq ($(call user_set,HOSTRUSTC),)
+KMAKE_VARS := $(filter-out HOSTRUSTC=% RUSTDOC=%,$(KMAKE_VARS)) HOSTRUSTC=$(RUSTC)
+endif
 endif
 
-.PHONY: all deps kernel module run test bench bench-codec stress clean help
+.PHONY: all deps crates kernel module run test bench bench-codec stress clean help
 
 all: module
 
 help:
-	@sed -n '3,22p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,23p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -48,7 +62,11 @@ deps:
 kernel: deps
 	@$(ROOT)/scripts/kernel.sh $(KERNEL) >/dev/null
 
-module: $(kernel_dep)
+# Kbuild reads where the crates are from rzs-crates.mk and runs no cargo itself.
+crates: $(kernel_dep)
+	@$(ROOT)/scripts/crates.sh
+
+module: $(kernel_dep) crates
 	@$(MAKE) -s -C $(KDIR) M=$(ROOT) $(KMAKE_VARS) modules
 	@echo "rzs: built $(ROOT)/rzs.ko against $(KDIR)"
 

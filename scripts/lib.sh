@@ -28,9 +28,11 @@ guest_ok() {
 }
 
 # copy_module_tree DEST: what an out-of-place `make -C KDIR M=DEST` of rzs.ko needs
-# (the module's sources and the cargo workspace its Kbuild reads lz4_flex's pin from).
+# (the module's sources, the cargo workspace, and the record of where the crates are
+# that Kbuild reads: scripts/crates.sh).
 copy_module_tree() {
 	local r
 	r=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 	cp -r "$r/Kbuild" "$r/src" "$r/core" "$r/scripts" "$r/Cargo.toml" "$r/Cargo.lock" "$r/tools" "$r/bench" "$1/"
+	"$r/scripts/crates.sh" "$1"
 }

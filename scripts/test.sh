@@ -102,18 +102,40 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	if [ $sc_rc = 0 ]; then count pass; else count fail "stack frames of rzs.ko"; fi
 
 	echo "== module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
+	# ... and with neither cargo nor python on PATH: Kbuild only reads the crate record.
 	nb=$out.nopatch-build
-	rm -rf "$nb" && mkdir -p "$nb"
+	rm -rf "$nb" "$nb.bin" && mkdir -p "$nb" "$nb.bin"
 	copy_module_tree "$nb"
+	for f in /usr/local/bin/* /usr/bin/* /bin/*; do
+		case ${f##*/} in cargo* | rustup | python*) continue ;; esac
+		[ -e "$nb.bin/${f##*/}" ] || ln -s "$f" "$nb.bin/${f##*/}"
+	done
 	# shellcheck disable=SC2086
-	if make -s -C "$kdir" M="$nb" $KMAKE_VARS RZS_SWAP_EVENTS=n modules >"$nb.log" 2>&1 && [ -f "$nb/rzs.ko" ] &&
+	if env PATH="$nb.bin" make -s -C "$kdir" M="$nb" $KMAKE_VARS RZS_SWAP_EVENTS=n modules >"$nb.log" 2>&1 && [ -f "$nb/rzs.ko" ] &&
 		! nm -u "$nb/rzs.ko" | grep -q register_swap_event_notifier &&
 		! grep -q 'warning:' "$nb.log"; then
-		count pass; echo "ok - rzs.ko builds warning-free without the swap event API"
+		count pass; echo "ok - rzs.ko builds warning-free without the swap event API, nor cargo or python on PATH"
 	else
 		count fail "rzs.ko without the swap event API"; echo "not ok - rzs.ko without the swap event API"
 		sed 's/^/# /' "$nb.log" | head -n 30
 	fi
+	if env PATH="$nb.bin" make -s -C "$kdir" M="$nb" $KMAKE_VARS clean >"$nb.log" 2>&1 && [ ! -e "$nb/rzs.ko" ]; then
+		count pass; echo "ok - make clean of the module needs neither cargo nor python"
+	else
+		count fail "module make clean without cargo"; echo "not ok - module make clean without cargo"
+		sed 's/^/# /' "$nb.log" | head -n 10
+	fi
+	# A KDIR= build picks the toolchain from the tree's auto.conf: on the test kernel,
+	# exactly the one scripts/lib.sh built it with.
+	tc=$("$root/scripts/kdir-toolchain.sh" "$kdir" 2>&1)
+	want=$(printf '%s\n' $KMAKE_VARS | grep -v '^BINDGEN=' | sort | tr '\n' ' ')
+	got=$(printf '%s\n' $tc | sort | tr '\n' ' ')
+	if [ "$got" = "$want" ]; then
+		count pass; echo "ok - scripts/kdir-toolchain.sh finds the test kernel's toolchain ($tc)"
+	else
+		count fail "kdir-toolchain.sh"; echo "not ok - scripts/kdir-toolchain.sh: got '$got', want '$want'"
+	fi
+	rm -rf "$nb.bin"
 	rm -rf "$nb"
 fi
 
