@@ -19,6 +19,9 @@ suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("$root"/tests/suites/*.sh)
 out=${RZS_OUT:-$root/tests/out}
 passed=0 failed=0 skipped=0
+t0=$(date +%s)
+# section TITLE: a "== TITLE" header with the seconds since the start (where time goes).
+section() { echo "== $* [+$(($(date +%s) - t0)) s]"; }
 failures=()
 count() { # result desc
 	case $1 in
@@ -30,7 +33,7 @@ count() { # result desc
 
 # RZS_GUEST_ONLY=1 (make stress): only the guest suites, not the userspace and build checks.
 if [ -z "${RZS_GUEST_ONLY:-}" ]; then
-	echo "== userspace: cargo test"
+	section "userspace: cargo test"
 	if cargo_out=$(cd "$root" && cargo test --workspace --locked 2>&1); then :; fi
 	printf '%s\n' "$cargo_out" | grep -E '^test |^test result|panicked|^error' | grep -v ' \.\.\. ok$' || true
 	while read -r p f i; do
@@ -40,7 +43,7 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	printf '%s\n' "$cargo_out" | grep -q '^test result' || count fail "cargo test did not run (build error?)"
 	printf '%s\n' "$cargo_out" | grep -q '^error' && count fail "cargo test: build error"
 
-	echo "== userspace: rzs-core again, on lz4_flex as the module builds it (scripts/patches/crates/)"
+	section "userspace: rzs-core again, on lz4_flex as the module builds it (scripts/patches/crates/)"
 	if ws=$("$root/scripts/patched-ws.sh") && pout=$(cd "$ws" && cargo test -p rzs-core 2>&1); then :; fi
 	printf '%s\n' "${pout:-}" | grep -E '^test result|panicked|^error' || true
 	while read -r p f i; do
@@ -49,7 +52,7 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	done < <(printf '%s\n' "${pout:-}" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
 	printf '%s\n' "${pout:-}" | grep -q '^test result' || count fail "cargo test on the patched lz4_flex did not run"
 
-	echo "== userspace: style and lints"
+	section "userspace: style and lints"
 	if (cd "$root" && cargo fmt --all --check >/dev/null 2>&1); then count pass; echo "ok - cargo fmt --check"; else
 		count fail "cargo fmt --check"; echo "not ok - cargo fmt --check"; fi
 	if (cd "$root" && cargo clippy --workspace --all-targets --locked -q -- -D warnings >"$out.clippy.log" 2>&1); then
@@ -57,7 +60,7 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	else count fail "cargo clippy -D warnings"; echo "not ok - cargo clippy -D warnings"; sed 's/^/# /' "$out.clippy.log" | head -n 30; fi
 
 	fuzz_secs=${RZS_FUZZ_SECONDS:-20}
-	echo "== userspace: cargo fuzz ($fuzz_secs s per target)"
+	section "userspace: cargo fuzz ($fuzz_secs s per target)"
 	fz=$("$root/scripts/fuzz.sh" "$fuzz_secs")
 	fz_rc=$?
 	printf '%s\n' "$fz"
@@ -70,7 +73,7 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	done <<<"$fz"
 	[ $fz_rc != 0 ] && [ $fz_nf = 0 ] && count fail "cargo fuzz: scripts/fuzz.sh exited $fz_rc"
 
-	echo "== codec: rzs.ko's lz4_flex objects against the kernel's own lib/lz4 (scripts/bench-codec.sh)"
+	section "codec: rzs.ko's lz4_flex objects against the kernel's own lib/lz4 (scripts/bench-codec.sh)"
 	if [ "$(uname -m)" = x86_64 ]; then
 		cc_out=$(BENCH_CODEC_CHECK=1 "$root/scripts/bench-codec.sh" "$kdir" 2>"$out.codec-check.log")
 		cc_rc=$?
@@ -84,7 +87,7 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 		count skip; echo "ok - codec check # SKIP the harness applies x86-64 alternatives"
 	fi
 
-	echo "== kernel patches: apply to the test kernel's source, checkpatch --strict clean"
+	section "kernel patches: apply to the test kernel's source, checkpatch --strict clean"
 	for p in "$root"/scripts/patches/*.patch; do
 		[ -e "$p" ] || continue
 		if [ -x "$kdir/scripts/checkpatch.pl" ] && perl "$kdir/scripts/checkpatch.pl" --strict --no-tree -q "$p" >"$out.checkpatch.log" 2>&1; then
@@ -95,13 +98,13 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 		fi
 	done
 
-	echo "== module: stack frames (16 KiB kernel stack)"
+	section "module: stack frames (16 KiB kernel stack)"
 	sc_out=$(python3 "$root/scripts/stack-check.py" "${RZS_KO:-$root/rzs.ko}" 2048 2>&1)
 	sc_rc=$?
 	printf '%s\n' "$sc_out"
 	if [ $sc_rc = 0 ]; then count pass; else count fail "stack frames of rzs.ko"; fi
 
-	echo "== module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
+	section "module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
 	# ... and with neither cargo nor python on PATH: Kbuild only reads the crate record.
 	nb=$out.nopatch-build
 	rm -rf "$nb" "$nb.bin" && mkdir -p "$nb" "$nb.bin"
@@ -139,11 +142,11 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	rm -rf "$nb"
 fi
 
-echo "== userspace: release build of the tools the guest suites run"
+section "userspace: release build of the tools the guest suites run"
 if (cd "$root" && cargo build --release --locked -q --workspace --bins); then count pass; echo "ok - cargo build --release"; else
 	count fail "cargo build --release"; echo "not ok - cargo build --release"; fi
 
-echo "== guest: ${#suites[@]} suites in QEMU ($(basename "$kdir"))"
+section "guest: ${#suites[@]} suites in QEMU ($(basename "$kdir"))"
 start=$(date +%s)
 "$root/tests/vm.sh" "$kdir" "$out" suites "${suites[@]}"
 echo "# guest run took $(($(date +%s) - start)) s; logs in $out"
@@ -156,7 +159,7 @@ for s in "${suites[@]}" "$out/zz-inject.sh"; do
 		count fail "suite $name did not finish"
 		continue
 	fi
-	echo "# suite $name"
+	echo "# suite $name ($(sed -nE "s/.*# suite $name: exit [0-9]+, ([0-9]+ s).*/\1/p" "$out/console.log" | tail -n1))"
 	sed 's/^/  /' "$tap"
 	nf=0
 	while IFS= read -r line; do

@@ -26,12 +26,13 @@ suites)
 	for s in "$@"; do
 		name=$(basename "$s" .sh)
 		echo "# suite $name"
+		t=$(date +%s)
 		timeout -k 10 "$RZS_SUITE_TIMEOUT" bash "$s" >"$OUT/$name.tap" 2>"$OUT/$name.err"
 		rc=$?
 		echo $rc >"$OUT/$name.rc"
 		# Only a summary on the console: the host scans it for kernel reports, and
 		# test names must not be mistaken for them.
-		echo "# suite $name: exit $rc" 
+		echo "# suite $name: exit $rc, $(($(date +%s) - t)) s"
 	done
 	if [ "${RZS_INJECT:-}" = fail ]; then
 		# Harness self-check: a failing test must fail the run.
