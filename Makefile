@@ -3,12 +3,16 @@
 # rzs top-level Makefile. The two commands a user needs:
 #   make run    install what is missing, build, boot the test kernel, demo swap on rzs
 #   make test   every test: userspace cargo suites and the QEMU-booted suites
+#   make check  the quick edit-test loop: cargo test, fmt, clippy, the module and I/O
+#               suites in one guest (SUITES=... picks others)
 #   make bench  rzs vs zram in one guest, and the codec against the kernel's; bench/results/
 #   make bench-codec  lz4_flex as rzs.ko builds it vs the kernel's C lz4, natively on
 #               this CPU with the kernel's objects and mem* routines (a few minutes)
 #   make stress the long runs: cargo fuzz, long stress suites, every suite on the
 #               debug kernel (KASAN, lockdep, kmemleak) and on the PREEMPT_RT one;
-#               about 2.5 h
+#               about 2.5 h; it includes
+#   make mutate rzs.ko built with each deliberate fault of tests/mutations/, every
+#               guest suite on it: each fault must make a suite fail (~1 h)
 #
 # Other targets: deps, kernel, crates, module, clean. Variables:
 #   KERNEL=std|debug|rt  which cached test kernel to build and boot (default std:
@@ -49,12 +53,12 @@ KMAKE_VARS := $(filter-out HOSTRUSTC=% RUSTDOC=%,$(KMAKE_VARS)) HOSTRUSTC=$(RUST
 endif
 endif
 
-.PHONY: all deps crates kernel module run test bench bench-codec stress clean help
+.PHONY: all deps crates kernel module run test check bench bench-codec stress mutate clean help
 
 all: module
 
 help:
-	@sed -n '3,23p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,27p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -76,6 +80,12 @@ run: module
 test: module
 	@$(ROOT)/scripts/test.sh $(KDIR) $(SUITES)
 
+# The edit-test loop: the module, cargo test, fmt, clippy, stack frames, and the
+# module and I/O suites in one guest.
+check: module
+	@RZS_QUICK=1 RZS_LANES=1 $(ROOT)/scripts/test.sh $(KDIR) $(or $(SUITES),$(CHECK_SUITES))
+CHECK_SUITES = $(ROOT)/tests/suites/00-module.sh $(ROOT)/tests/suites/10-io.sh
+
 bench: module
 	@$(ROOT)/scripts/bench.sh $(KDIR)
 
@@ -84,6 +94,9 @@ bench-codec: module
 
 stress: module
 	@$(ROOT)/scripts/stress.sh $(KDIR)
+
+mutate: module
+	@$(ROOT)/scripts/mutate.sh $(KDIR)
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -s -C $(KDIR) M=$(ROOT) $(KMAKE_VARS) clean; fi

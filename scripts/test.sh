@@ -9,7 +9,8 @@
 #   2. guest: the QEMU-booted suites under tests/suites/ (TAP), plus a scan of the guest's
 #      kernel log for BUG / Oops / WARNING / KASAN / lockdep / kmemleak reports
 # Prints "N passed, N failed, N skipped" and exits non-zero on any failure.
-#   scripts/test.sh KDIR [SUITE...]     (RZS_GUEST_ONLY=1: step 2 only)
+#   scripts/test.sh KDIR [SUITE...]     (RZS_GUEST_ONLY=1: step 2 only; RZS_QUICK=1:
+#                                        make check's subset of step 1)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -32,6 +33,9 @@ count() { # result desc
 }
 
 # RZS_GUEST_ONLY=1 (make stress): only the guest suites, not the userspace and build checks.
+# RZS_QUICK=1 (make check): skip the slow checks (patched-crate tests, fuzzing, the
+# codec cross-check, checkpatch, the bdev-only build).
+slow() { [ -z "${RZS_QUICK:-}" ]; }
 if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	section "userspace: cargo test"
 	if cargo_out=$(cd "$root" && cargo test --workspace --locked 2>&1); then :; fi
@@ -43,15 +47,16 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	printf '%s\n' "$cargo_out" | grep -q '^test result' || count fail "cargo test did not run (build error?)"
 	printf '%s\n' "$cargo_out" | grep -q '^error' && count fail "cargo test: build error"
 
-	section "userspace: rzs-core again, on lz4_flex as the module builds it (scripts/patches/crates/)"
-	if ws=$("$root/scripts/patched-ws.sh") && pout=$(cd "$ws" && cargo test -p rzs-core 2>&1); then :; fi
-	printf '%s\n' "${pout:-}" | grep -E '^test result|panicked|^error' || true
-	while read -r p f i; do
-		passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
-		[ "$f" -gt 0 ] && failures+=("cargo test (patched lz4_flex): $f failed")
-	done < <(printf '%s\n' "${pout:-}" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
-	printf '%s\n' "${pout:-}" | grep -q '^test result' || count fail "cargo test on the patched lz4_flex did not run"
-
+	if slow; then
+		section "userspace: rzs-core again, on lz4_flex as the module builds it (scripts/patches/crates/)"
+		if ws=$("$root/scripts/patched-ws.sh") && pout=$(cd "$ws" && cargo test -p rzs-core 2>&1); then :; fi
+		printf '%s\n' "${pout:-}" | grep -E '^test result|panicked|^error' || true
+		while read -r p f i; do
+			passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
+			[ "$f" -gt 0 ] && failures+=("cargo test (patched lz4_flex): $f failed")
+		done < <(printf '%s\n' "${pout:-}" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
+		printf '%s\n' "${pout:-}" | grep -q '^test result' || count fail "cargo test on the patched lz4_flex did not run"
+	fi
 	section "userspace: style and lints"
 	if (cd "$root" && cargo fmt --all --check >/dev/null 2>&1); then count pass; echo "ok - cargo fmt --check"; else
 		count fail "cargo fmt --check"; echo "not ok - cargo fmt --check"; fi
@@ -59,87 +64,90 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 		count pass; echo "ok - cargo clippy -D warnings"
 	else count fail "cargo clippy -D warnings"; echo "not ok - cargo clippy -D warnings"; sed 's/^/# /' "$out.clippy.log" | head -n 30; fi
 
-	fuzz_secs=${RZS_FUZZ_SECONDS:-20}
-	section "userspace: cargo fuzz ($fuzz_secs s per target)"
-	fz=$("$root/scripts/fuzz.sh" "$fuzz_secs")
-	fz_rc=$?
-	printf '%s\n' "$fz"
-	fz_nf=0
-	while IFS= read -r line; do
-		case $line in
-		"not ok - "*) count fail "${line#not ok - }"; fz_nf=$((fz_nf + 1)) ;;
-		"ok - "*) count pass ;;
-		esac
-	done <<<"$fz"
-	[ $fz_rc != 0 ] && [ $fz_nf = 0 ] && count fail "cargo fuzz: scripts/fuzz.sh exited $fz_rc"
+	if slow; then
+		fuzz_secs=${RZS_FUZZ_SECONDS:-20}
+		section "userspace: cargo fuzz ($fuzz_secs s per target)"
+		fz=$("$root/scripts/fuzz.sh" "$fuzz_secs")
+		fz_rc=$?
+		printf '%s\n' "$fz"
+		fz_nf=0
+		while IFS= read -r line; do
+			case $line in
+			"not ok - "*) count fail "${line#not ok - }"; fz_nf=$((fz_nf + 1)) ;;
+			"ok - "*) count pass ;;
+			esac
+		done <<<"$fz"
+		[ $fz_rc != 0 ] && [ $fz_nf = 0 ] && count fail "cargo fuzz: scripts/fuzz.sh exited $fz_rc"
 
-	section "codec: rzs.ko's lz4_flex objects against the kernel's own lib/lz4 (scripts/bench-codec.sh)"
-	if [ "$(uname -m)" = x86_64 ]; then
-		cc_out=$(BENCH_CODEC_CHECK=1 "$root/scripts/bench-codec.sh" "$kdir" 2>"$out.codec-check.log")
-		cc_rc=$?
-		printf '%s\n' "$cc_out"
-		case $cc_out in
-		"ok - "*) [ $cc_rc = 0 ] && count pass || count fail "codec check exited $cc_rc" ;;
-		*) count fail "codec: lz4_flex and the kernel's lib/lz4 on each other's streams"
-			[ -n "$cc_out" ] || tail -n 20 "$out.codec-check.log" | sed 's/^/# /' ;;
-		esac
-	else
-		count skip; echo "ok - codec check # SKIP the harness applies x86-64 alternatives"
-	fi
-
-	section "kernel patches: apply to the test kernel's source, checkpatch --strict clean"
-	for p in "$root"/scripts/patches/*.patch; do
-		[ -e "$p" ] || continue
-		if [ -x "$kdir/scripts/checkpatch.pl" ] && perl "$kdir/scripts/checkpatch.pl" --strict --no-tree -q "$p" >"$out.checkpatch.log" 2>&1; then
-			count pass; echo "ok - checkpatch --strict $(basename "$p")"
+		section "codec: rzs.ko's lz4_flex objects against the kernel's own lib/lz4 (scripts/bench-codec.sh)"
+		if [ "$(uname -m)" = x86_64 ]; then
+			cc_out=$(BENCH_CODEC_CHECK=1 "$root/scripts/bench-codec.sh" "$kdir" 2>"$out.codec-check.log")
+			cc_rc=$?
+			printf '%s\n' "$cc_out"
+			case $cc_out in
+			"ok - "*) [ $cc_rc = 0 ] && count pass || count fail "codec check exited $cc_rc" ;;
+			*) count fail "codec: lz4_flex and the kernel's lib/lz4 on each other's streams"
+				[ -n "$cc_out" ] || tail -n 20 "$out.codec-check.log" | sed 's/^/# /' ;;
+			esac
 		else
-			count fail "checkpatch --strict $(basename "$p")"; echo "not ok - checkpatch --strict $(basename "$p")"
-			sed 's/^/# /' "$out.checkpatch.log" | head -n 20
+			count skip; echo "ok - codec check # SKIP the harness applies x86-64 alternatives"
 		fi
-	done
 
+		section "kernel patches: apply to the test kernel's source, checkpatch --strict clean"
+		for p in "$root"/scripts/patches/*.patch; do
+			[ -e "$p" ] || continue
+			if [ -x "$kdir/scripts/checkpatch.pl" ] && perl "$kdir/scripts/checkpatch.pl" --strict --no-tree -q "$p" >"$out.checkpatch.log" 2>&1; then
+				count pass; echo "ok - checkpatch --strict $(basename "$p")"
+			else
+				count fail "checkpatch --strict $(basename "$p")"; echo "not ok - checkpatch --strict $(basename "$p")"
+				sed 's/^/# /' "$out.checkpatch.log" | head -n 20
+			fi
+		done
+	fi
 	section "module: stack frames (16 KiB kernel stack)"
 	sc_out=$(python3 "$root/scripts/stack-check.py" "${RZS_KO:-$root/rzs.ko}" 2048 2>&1)
 	sc_rc=$?
 	printf '%s\n' "$sc_out"
 	if [ $sc_rc = 0 ]; then count pass; else count fail "stack frames of rzs.ko"; fi
 
-	section "module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
-	# ... and with neither cargo nor python on PATH: Kbuild only reads the crate record.
-	nb=$out.nopatch-build
-	rm -rf "$nb" "$nb.bin" && mkdir -p "$nb" "$nb.bin"
-	copy_module_tree "$nb"
-	for f in /usr/local/bin/* /usr/bin/* /bin/*; do
-		case ${f##*/} in cargo* | rustup | python*) continue ;; esac
-		[ -e "$nb.bin/${f##*/}" ] || ln -s "$f" "$nb.bin/${f##*/}"
-	done
-	# shellcheck disable=SC2086
-	if env PATH="$nb.bin" make -s -C "$kdir" M="$nb" $KMAKE_VARS RZS_SWAP_EVENTS=n modules >"$nb.log" 2>&1 && [ -f "$nb/rzs.ko" ] &&
-		! nm -u "$nb/rzs.ko" | grep -q register_swap_event_notifier &&
-		! grep -q 'warning:' "$nb.log"; then
-		count pass; echo "ok - rzs.ko builds warning-free without the swap event API, nor cargo or python on PATH"
-	else
-		count fail "rzs.ko without the swap event API"; echo "not ok - rzs.ko without the swap event API"
-		sed 's/^/# /' "$nb.log" | head -n 30
+	if slow; then
+		section "module: also builds for a kernel without the swap event API (swap_notify=bdev only)"
+		# ... and with neither cargo nor python on PATH: Kbuild only reads the crate record.
+		nb=$out.nopatch-build
+		rm -rf "$nb" "$nb.bin" && mkdir -p "$nb" "$nb.bin"
+		copy_module_tree "$nb"
+		for f in /usr/local/bin/* /usr/bin/* /bin/*; do
+			case ${f##*/} in cargo* | rustup | python*) continue ;; esac
+			[ -e "$nb.bin/${f##*/}" ] || ln -s "$f" "$nb.bin/${f##*/}"
+		done
+		# shellcheck disable=SC2086
+		if env PATH="$nb.bin" make -s -C "$kdir" M="$nb" $KMAKE_VARS RZS_SWAP_EVENTS=n modules >"$nb.log" 2>&1 && [ -f "$nb/rzs.ko" ] &&
+			! nm -u "$nb/rzs.ko" | grep -q register_swap_event_notifier &&
+			! grep -q 'warning:' "$nb.log"; then
+			count pass; echo "ok - rzs.ko builds warning-free without the swap event API, nor cargo or python on PATH"
+		else
+			count fail "rzs.ko without the swap event API"; echo "not ok - rzs.ko without the swap event API"
+			sed 's/^/# /' "$nb.log" | head -n 30
+		fi
+		if env PATH="$nb.bin" make -s -C "$kdir" M="$nb" $KMAKE_VARS clean >"$nb.log" 2>&1 && [ ! -e "$nb/rzs.ko" ]; then
+			count pass; echo "ok - make clean of the module needs neither cargo nor python"
+		else
+			count fail "module make clean without cargo"; echo "not ok - module make clean without cargo"
+			sed 's/^/# /' "$nb.log" | head -n 10
+		fi
+		# A KDIR= build picks the toolchain from the tree's auto.conf: on the test kernel,
+		# exactly the one scripts/lib.sh built it with.
+		tc=$("$root/scripts/kdir-toolchain.sh" "$kdir" 2>&1)
+		want=$(printf '%s\n' $KMAKE_VARS | grep -v '^BINDGEN=' | sort | tr '\n' ' ')
+		got=$(printf '%s\n' $tc | sort | tr '\n' ' ')
+		if [ "$got" = "$want" ]; then
+			count pass; echo "ok - scripts/kdir-toolchain.sh finds the test kernel's toolchain ($tc)"
+		else
+			count fail "kdir-toolchain.sh"; echo "not ok - scripts/kdir-toolchain.sh: got '$got', want '$want'"
+		fi
+		rm -rf "$nb.bin"
+		rm -rf "$nb"
 	fi
-	if env PATH="$nb.bin" make -s -C "$kdir" M="$nb" $KMAKE_VARS clean >"$nb.log" 2>&1 && [ ! -e "$nb/rzs.ko" ]; then
-		count pass; echo "ok - make clean of the module needs neither cargo nor python"
-	else
-		count fail "module make clean without cargo"; echo "not ok - module make clean without cargo"
-		sed 's/^/# /' "$nb.log" | head -n 10
-	fi
-	# A KDIR= build picks the toolchain from the tree's auto.conf: on the test kernel,
-	# exactly the one scripts/lib.sh built it with.
-	tc=$("$root/scripts/kdir-toolchain.sh" "$kdir" 2>&1)
-	want=$(printf '%s\n' $KMAKE_VARS | grep -v '^BINDGEN=' | sort | tr '\n' ' ')
-	got=$(printf '%s\n' $tc | sort | tr '\n' ' ')
-	if [ "$got" = "$want" ]; then
-		count pass; echo "ok - scripts/kdir-toolchain.sh finds the test kernel's toolchain ($tc)"
-	else
-		count fail "kdir-toolchain.sh"; echo "not ok - scripts/kdir-toolchain.sh: got '$got', want '$want'"
-	fi
-	rm -rf "$nb.bin"
-	rm -rf "$nb"
 fi
 
 section "userspace: release build of the tools the guest suites run"
@@ -148,8 +156,47 @@ if (cd "$root" && cargo build --release --locked -q --workspace --bins); then co
 
 section "guest: ${#suites[@]} suites in QEMU ($(basename "$kdir"))"
 start=$(date +%s)
-"$root/tests/vm.sh" "$kdir" "$out" suites "${suites[@]}"
-echo "# guest run took $(($(date +%s) - start)) s; logs in $out"
+# The suites run in RZS_LANES guests at once (default 2), each booted once with 2
+# vCPUs: under TCG a guest running one suite keeps about one host core busy, and this
+# machine kind has two. Suites are dealt out by the "# cost:" line in their header
+# (seconds under TCG, measured), longest first, each to the least loaded lane.
+lanes=${RZS_LANES:-2}
+[ ${#suites[@]} -lt "$lanes" ] && lanes=${#suites[@]}
+rm -rf "$out"/lane[0-9]*
+if [ "$lanes" -le 1 ]; then
+	lane_dirs=("$out")
+	"$root/tests/vm.sh" "$kdir" "$out" suites "${suites[@]}"
+else
+	mkdir -p "$out"
+	rm -f "$out"/*.tap "$out"/*.rc "$out"/*.err "$out/guest-done" "$out/console.log" "$out/dmesg.txt" "$out/kmemleak.txt"
+	lane_dirs=()
+	declare -A lane_of=()
+	while read -r l s; do lane_of[$s]=$l; done < <(
+		for s in "${suites[@]}"; do
+			c=$(sed -nE 's/^# cost: ([0-9]+).*/\1/p' "$s" | head -n1)
+			echo "${c:-60} $s"
+		done | sort -rn | awk -v n="$lanes" '{
+			best = 1; for (i = 2; i <= n; i++) if (load[i] < load[best]) best = i
+			load[best] += $1; print best, $2 }')
+	pids=()
+	for l in $(seq 1 "$lanes"); do
+		mine=()
+		for s in "${suites[@]}"; do [ "${lane_of[$s]}" = "$l" ] && mine+=("$s"); done
+		[ ${#mine[@]} -gt 0 ] || continue
+		lane_dirs+=("$out/lane$l")
+		echo "# lane $l: $(for s in "${mine[@]}"; do basename "$s" .sh; done | tr '\n' ' ')"
+		"$root/tests/vm.sh" "$kdir" "$out/lane$l" suites "${mine[@]}" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	all_done=1
+	for d in "${lane_dirs[@]}"; do
+		cp "$d"/*.tap "$d"/*.rc "$d"/*.err "$out/" 2>/dev/null
+		[ -e "$d/guest-done" ] || all_done=0
+	done
+	[ $all_done = 1 ] && touch "$out/guest-done"
+fi
+echo "# guest run took $(($(date +%s) - start)) s in $lanes guest(s); logs in ${lane_dirs[*]}"
 for s in "${suites[@]}" "$out/zz-inject.sh"; do
 	name=$(basename "$s" .sh)
 	tap=$out/$name.tap
@@ -159,7 +206,7 @@ for s in "${suites[@]}" "$out/zz-inject.sh"; do
 		count fail "suite $name did not finish"
 		continue
 	fi
-	echo "# suite $name ($(sed -nE "s/.*# suite $name: exit [0-9]+, ([0-9]+ s).*/\1/p" "$out/console.log" | tail -n1))"
+	echo "# suite $name ($(cat "${lane_dirs[@]/%//console.log}" 2>/dev/null | sed -nE "s/.*# suite $name: exit [0-9]+, ([0-9]+ s).*/\1/p" | tail -n1))"
 	sed 's/^/  /' "$tap"
 	nf=0
 	while IFS= read -r line; do
@@ -175,11 +222,11 @@ for s in "${suites[@]}" "$out/zz-inject.sh"; do
 	rc=$(cat "$out/$name.rc")
 	[ "$rc" != 0 ] && [ $nf = 0 ] && count fail "$name: exited $rc"
 done
-[ -e "$out/guest-done" ] || count fail "the guest did not reach the end of its run"
+[ -e "$out/guest-done" ] || count fail "a guest did not reach the end of its run"
 
 # Kernel log scan: the guest's dmesg, and kernel lines of the console (which also
 # holds what a crash printed after the last dmesg snapshot).
-reports=$("$root/scripts/logscan.sh" "$out")
+reports=$(for d in "${lane_dirs[@]}"; do "$root/scripts/logscan.sh" "$d"; done)
 if [ -z "$reports" ]; then
 	count pass; echo "ok - guest kernel log has no BUG/Oops/WARNING/KASAN/lockdep/kmemleak report"
 else

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The module chain: insmod, the codec self-test, /dev/rzs0, rmmod refused while
 # open, clean rmmod.
+# cost: 2 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
 trap cleanup_rzs EXIT

@@ -2,6 +2,7 @@
 # Module parameters (modinfo descriptions, several devices, bad values refused with a
 # readable message) and mem_limit: writes beyond it fail cleanly and are counted,
 # data already stored stays intact.
+# cost: 25 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
 trap cleanup_rzs EXIT

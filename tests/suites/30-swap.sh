@@ -2,6 +2,7 @@
 # Swap on rzs: a workload larger than the memory it may use (a memory cgroup limit),
 # every page verified after swap-in; rmmod refused while swapped on; swapoff brings
 # everything back.
+# cost: 25 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
 trap 'swapoff /dev/rzs0 2>/dev/null; memcg_cleanup; cleanup_rzs' EXIT

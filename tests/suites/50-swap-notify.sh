@@ -3,6 +3,7 @@
 # once (swap_notify=events and bdev), and stay without it (off); SWAPON/SWAPOFF
 # attach and detach the table; slot frees race reads and writes of other slots
 # without corruption or leak; loading after another swap device is on.
+# cost: 49 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
 trap 'swapoff -a 2>/dev/null; memcg_cleanup; cleanup_rzs' EXIT

@@ -9,6 +9,7 @@
 #  - unprivileged users can neither configure nor reset, nor write sysfs;
 #  - no stale data: after a reset, a discard or a swap slot free, pages read as zeros.
 # rzs has no control node: configuration is the device's ioctls (and its sysfs).
+# cost: 31 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
 rzsctl=$RZS_ROOT/target/release/rzsctl

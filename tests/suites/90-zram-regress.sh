@@ -7,6 +7,7 @@
 #  - reset racing open, mkswap/swapon and I/O;
 #  - a page that changes between compression and store (O_DIRECT from a buffer that
 #    another thread keeps rewriting).
+# cost: 65 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
 rzsctl=$RZS_ROOT/target/release/rzsctl
