@@ -13,27 +13,29 @@
 #      log scanned likewise;
 #   5. arm64 (scripts/arm64.sh): the arm64 kernel cross-built, rzs.ko for it, and a
 #      busybox guest under qemu-system-aarch64 (load, I/O, discard, swap under
-#      memory pressure, rmmod, log scan).
+#      memory pressure, rmmod, log scan);
+#   6. the mutation run (scripts/mutate.sh): rzs.ko built with each deliberate fault
+#      of tests/mutations/, every guest suite on it; each fault must fail a suite.
 # Each part prints its own summary; the last line totals them. Exits non-zero if any
 # part failed.
 #   scripts/stress.sh KDIR          (KDIR: the std test kernel, as `make test` uses)
-# STRESS_PARTS="fuzz std debug rt arm64" picks parts (default: all five).
+# STRESS_PARTS="fuzz std debug rt arm64 mutate" picks parts (default: all six).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
 kdir=$1
-parts=${STRESS_PARTS:-fuzz std debug rt arm64}
+parts=${STRESS_PARTS:-fuzz std debug rt arm64 mutate}
 out=${RZS_OUT:-$root/tests/out}
 failed=()
 t0=$(date +%s)
 
 if [[ " $parts " == *" fuzz "* ]]; then
-	echo "== stress 1/5: cargo fuzz, ${RZS_STRESS_FUZZ_SECS:-180} s per target"
+	echo "== stress 1/6: cargo fuzz, ${RZS_STRESS_FUZZ_SECS:-180} s per target"
 	"$root/scripts/fuzz.sh" "${RZS_STRESS_FUZZ_SECS:-180}" || failed+=("cargo fuzz")
 fi
 
 if [[ " $parts " == *" std "* ]]; then
-	echo "== stress 2/5: long stress, bad input and regression suites ($(basename "$kdir"))"
+	echo "== stress 2/6: long stress, bad input and regression suites ($(basename "$kdir"))"
 	# shellcheck disable=SC2031
 	RZS_GUEST_ONLY=1 RZS_OUT="$out/stress" \
 		RZS_STRESS_SECS=${RZS_STRESS_SECS:-300} \
@@ -65,18 +67,23 @@ every_suite() {
 }
 
 if [[ " $parts " == *" debug "* ]]; then
-	echo "== stress 3/5: every suite on the debug kernel"
+	echo "== stress 3/6: every suite on the debug kernel"
 	every_suite debug debug
 fi
 
 if [[ " $parts " == *" rt "* ]]; then
-	echo "== stress 4/5: every suite on the PREEMPT_RT kernel"
+	echo "== stress 4/6: every suite on the PREEMPT_RT kernel"
 	every_suite rt PREEMPT_RT
 fi
 
 if [[ " $parts " == *" arm64 "* ]]; then
-	echo "== stress 5/5: arm64 (cross-built kernel, qemu-system-aarch64)"
+	echo "== stress 5/6: arm64 (cross-built kernel, qemu-system-aarch64)"
 	RZS_OUT="$out/arm64" "$root/scripts/arm64.sh" || failed+=("arm64")
+fi
+
+if [[ " $parts " == *" mutate "* ]]; then
+	echo "== stress 6/6: mutation run, every suite on rzs.ko with each deliberate fault"
+	RZS_OUT="$out" "$root/scripts/mutate.sh" "$kdir" || failed+=("mutation run: a fault no suite caught")
 fi
 
 echo
