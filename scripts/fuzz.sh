@@ -98,8 +98,9 @@ if ! (cd "$ws/fuzz" && RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir "$ws/fuzz" 
 	not_ok_all "cargo fuzz build failed" "$blog"
 fi
 
-failed=0
-for t in "${targets[@]}"; do
+# fuzz_one TARGET: fuzz one target; its TAP line (and diagnostics) on stdout.
+fuzz_one() {
+	local t=$1 bin corpus art flog max_len before rc done_line crash runs took
 	bin=$ws/fuzz/target/$host/release/$t
 	corpus=$RZS_CACHE/fuzz/corpus/$t
 	art=$out/$t
@@ -123,7 +124,6 @@ for t in "${targets[@]}"; do
 		echo "ok - cargo fuzz $t: $runs runs in $took s, 0 crashes"
 		log "$t: corpus now $(find "$corpus" -type f | wc -l) inputs"
 	else
-		failed=$((failed + 1))
 		if [ -n "$crash" ]; then
 			echo "not ok - cargo fuzz $t: failed (exit $rc), input: $crash"
 			echo "# reproduce: $bin $crash"
@@ -135,5 +135,21 @@ for t in "${targets[@]}"; do
 		echo "# log: $flog"
 		grep -vE '^#[0-9]|^ +#[0-9]+ 0x|^ +[0-9]+: |^ +at ' "$flog" | tail -n 20 | sed 's/^/# /'
 	fi
+	[ "$rc" = 0 ] && [ -n "$done_line" ] && [ -z "$crash" ]
+}
+
+# The targets run side by side, as many at once as there are cores, each for $secs
+# s of its own: make test's fuzzing takes 40 s here instead of 60, with as many runs.
+jobs=$(nproc 2>/dev/null || echo 1)
+for t in "${targets[@]}"; do
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+	rm -f "$out/$t.rc"
+	{ fuzz_one "$t" >"$out/$t.tap"; echo $? >"$out/$t.rc"; } &
+done
+wait
+failed=0
+for t in "${targets[@]}"; do
+	cat "$out/$t.tap"
+	[ "$(cat "$out/$t.rc" 2>/dev/null)" = 0 ] || failed=$((failed + 1))
 done
 [ $failed = 0 ]

@@ -156,11 +156,14 @@ if (cd "$root" && cargo build --release --locked -q --workspace --bins); then co
 
 section "guest: ${#suites[@]} suites in QEMU ($(basename "$kdir"))"
 start=$(date +%s)
-# The suites run in RZS_LANES guests at once (default 2), each booted once with 2
-# vCPUs: under TCG a guest running one suite keeps about one host core busy, and this
-# machine kind has two. Suites are dealt out by the "# cost:" line in their header
-# (seconds under TCG, measured), longest first, each to the least loaded lane.
-lanes=${RZS_LANES:-2}
+# The suites can run in several guests at once (RZS_LANES), each booted once with
+# 2 vCPUs; suites are dealt out by the "# cost:" line in their header (seconds under
+# TCG, measured), longest first, each to the least loaded guest. The default is one
+# guest per 2 host cores: one TCG guest already keeps both cores of this machine kind
+# busy (measured: two guests at once took 412 s against one guest's 431 s, each suite
+# 2-3x slower), so a second only pays on a machine with more cores.
+lanes=${RZS_LANES:-$(($(nproc 2>/dev/null || echo 2) / 2))}
+[ "$lanes" -ge 1 ] 2>/dev/null || lanes=1
 [ ${#suites[@]} -lt "$lanes" ] && lanes=${#suites[@]}
 rm -rf "$out"/lane[0-9]*
 if [ "$lanes" -le 1 ]; then

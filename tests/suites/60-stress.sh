@@ -10,11 +10,11 @@
 #     at the same time an ext4 file system on rzs2 (mounted -o discard) is written,
 #     checksummed and re-read in the same cgroup.
 # Prints "# figure:" lines (GiB written and verified, pages swapped) for the README.
-# cost: 144 s (under TCG, std kernel: how make test deals suites out to its guests)
+# cost: 100 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
-SECS=${RZS_STRESS_SECS:-40}
-STORM_SECS=${RZS_STRESS_STORM_SECS:-90}
+SECS=${RZS_STRESS_SECS:-25}
+STORM_SECS=${RZS_STRESS_STORM_SECS:-60}
 CG_MB=${RZS_STRESS_CG_MB:-96}
 rzsctl=$RZS_ROOT/target/release/rzsctl
 memtest=$RZS_ROOT/target/release/rzs-memtest

@@ -7,13 +7,13 @@
 #  - reset racing open, mkswap/swapon and I/O;
 #  - a page that changes between compression and store (O_DIRECT from a buffer that
 #    another thread keeps rewriting).
-# cost: 65 s (under TCG, std kernel: how make test deals suites out to its guests)
+# cost: 41 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
 rzsctl=$RZS_ROOT/target/release/rzsctl
 badio=$RZS_ROOT/tests/lib/badio.py
 stat() { python3 "$RZS_ROOT/tests/lib/rzsstat.py" "$@"; }
-SECS=${RZS_REGRESS_SECS:-20}
+SECS=${RZS_REGRESS_SECS:-12}
 T=$(mktemp -d)
 end() {
 	swapoff /dev/rzs1 2>/dev/null
