@@ -10,7 +10,7 @@
 #               this CPU with the kernel's objects and mem* routines (a few minutes)
 #   make stress the long runs: cargo fuzz, long stress suites, every suite on the
 #               debug kernel (KASAN, lockdep, kmemleak) and on the PREEMPT_RT one;
-#               about 2.5 h; it includes
+#               about 3.5 h; it includes
 #   make mutate rzs.ko built with each deliberate fault of tests/mutations/, every
 #               guest suite on it: each fault must make a suite fail (~1 h)
 #

@@ -56,7 +56,7 @@ for m in "${muts[@]}"; do
 		planned=$(sed -nE 's/^1\.\.([0-9]+).*/\1/p' "$tap" | head -n1)
 		ran=$(grep -cE '^(not )?ok ' "$tap")
 		if [ "$nf" -gt 0 ]; then
-			first=$(grep '^not ok ' "$tap" | head -n1 | sed -E 's/^not ok [0-9]+ - //; s/ *#.*//; s/\|/\//g' | cut -c1-70)
+			first=$(grep '^not ok ' "$tap" | head -n1 | sed -E 's/^not ok [0-9]+ - //; s/ *#.*//; s/ \[.*\]$//; s/\|/\//g' | cut -c1-70)
 			caught+=("$sn: $first$([ "$nf" -gt 1 ] && echo " (+$((nf - 1)) more)")")
 		elif [ "$rc" != 0 ] || { [ -n "$planned" ] && [ "$planned" != "$ran" ]; }; then
 			caught+=("$sn: exit $rc, ran $ran of ${planned:-?}")
