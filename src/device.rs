@@ -96,8 +96,14 @@ impl Device {
         Ok(())
     }
 
-    /// Sets the memory limit in bytes (0: none), effective immediately.
+    /// Sets the memory limit in bytes (0: none), effective immediately. `EINVAL`
+    /// for a limit below one page or above the machine's RAM: the first would
+    /// refuse every write, the second can never bind (a unit mistake, most likely).
     pub(crate) fn set_mem_limit(&self, bytes: u64) -> Result {
+        let ram = crate::sys::totalram_pages().saturating_mul(PAGE_SIZE as u64);
+        if bytes != 0 && (bytes < PAGE_SIZE as u64 || bytes > ram) {
+            return Err(EINVAL);
+        }
         let mut ctl = self.ctl.lock();
         ctl.mem_limit = bytes;
         if let Some(s) = self.store.enter() {
@@ -115,6 +121,8 @@ impl Device {
         // Dropping the store frees every object, then the table and the pool.
         drop(self.store.replace(None));
         ctl.disksize = 0;
+        // As zram does: a reset device has no memory limit either.
+        ctl.mem_limit = 0;
         self.stats.reset();
         self.swap_attach.store(0, Relaxed);
         self.swap_detach.store(0, Relaxed);
@@ -155,6 +163,26 @@ impl Device {
         let len = store.corrupt(index, &junk)?;
         pr_warn!("rzs{}: debug_corrupt: page {} ({} bytes compressed) overwritten\n", self.index, index, len);
         Ok(len)
+    }
+
+    /// Compacts the pool (sysfs `compact`); the pages given back. May sleep.
+    pub(crate) fn compact(&self) -> u64 {
+        self.store.enter().map_or(0, |s| s.compact(&self.stats))
+    }
+
+    /// Restarts `mem_used_max` from the current use (sysfs `mem_used_max`, 0 written).
+    pub(crate) fn reset_mem_used_max(&self) {
+        self.stats.reset_max(self.mem_used_pages());
+    }
+
+    /// Pages compaction gave back since the device was sized (zram's `pages_compacted`).
+    pub(crate) fn pages_compacted(&self) -> u64 {
+        self.stats.pages_compacted.load(Relaxed)
+    }
+
+    /// Whether the device has a size (zram's `initstate`).
+    pub(crate) fn initialized(&self) -> bool {
+        self.ctl.lock().disksize != 0
     }
 
     /// Pages the device's pool holds now.
@@ -207,10 +235,18 @@ impl Device {
     }
 
     fn ioctl_reset(&self, disk: DiskRef<'_>) -> Result<i32> {
+        // The caller has the device open once itself.
+        self.reset_disk(disk, 1)?;
+        Ok(0)
+    }
+
+    /// Resets the device if it is open no more than `own_opens` times (the ioctl's
+    /// caller holds one; sysfs `reset` none). `EBUSY` otherwise.
+    pub(crate) fn reset_disk(&self, disk: DiskRef<'_>, own_opens: i32) -> Result {
         // Claim the device under the open mutex: only the caller may have it open
         // (not mounted, not swapped on, not open elsewhere), and no one may open it
         // until the reset is done.
-        let busy = disk.with_open_mutex(|| disk.openers() > 1 || self.claimed.swap(true, Relaxed));
+        let busy = disk.with_open_mutex(|| disk.openers() > own_opens || self.claimed.swap(true, Relaxed));
         if busy {
             return Err(EBUSY);
         }
@@ -220,7 +256,7 @@ impl Device {
             disk.invalidate();
         });
         self.claimed.store(false, Relaxed);
-        Ok(0)
+        Ok(())
     }
 
     /// Reads or writes every page of a page-aligned bio, copying between the bio and

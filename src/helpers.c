@@ -51,6 +51,8 @@ void *rzs_zs_map_wo(struct zs_pool *pool, unsigned long handle);
 void rzs_zs_unmap(struct zs_pool *pool, unsigned long handle);
 unsigned long rzs_zs_total_pages(struct zs_pool *pool);
 size_t rzs_zs_huge_class_size(struct zs_pool *pool);
+unsigned long rzs_zs_compact(struct zs_pool *pool);
+unsigned long rzs_totalram_pages(void);
 gfp_t rzs_gfp_noio_obj(void);
 
 /* --- CPUs and scheduling */
@@ -204,6 +206,17 @@ void rzs_zs_unmap(struct zs_pool *pool, unsigned long handle)
 unsigned long rzs_zs_total_pages(struct zs_pool *pool)
 {
 	return zs_get_total_pages(pool);
+}
+
+/* May sleep: takes the pool's locks and reschedules between size classes. */
+unsigned long rzs_zs_compact(struct zs_pool *pool)
+{
+	return zs_compact(pool);
+}
+
+unsigned long rzs_totalram_pages(void)
+{
+	return totalram_pages();
 }
 
 size_t rzs_zs_huge_class_size(struct zs_pool *pool)

@@ -120,7 +120,9 @@ fn create_device(index: u32, major: &Major, fops: &'static Fops<Device>, notify:
         dev.set_bdev(b);
     }
     if MEM_LIMIT.get() != 0 {
-        dev.set_mem_limit(MEM_LIMIT.get())?;
+        dev.set_mem_limit(MEM_LIMIT.get()).inspect_err(|_| {
+            pr_err!("mem_limit={} is out of range (one page to the size of RAM, or 0)\n", MEM_LIMIT.get());
+        })?;
     }
     if DISKSIZE.get() != 0 {
         dev.set_disksize(DISKSIZE.get(), |sectors| disk.set_capacity(sectors))?;

@@ -205,6 +205,14 @@ impl Store {
         self.table.total_pages()
     }
 
+    /// Compacts the pool (frees zspages that frees left sparse) and counts the pages
+    /// given back in `stats`. May sleep.
+    pub(crate) fn compact(&self, stats: &Stats) -> u64 {
+        let n = self.table.compact();
+        stats.pages_compacted.fetch_add(n, Ordering::Relaxed);
+        n
+    }
+
     /// Test only (`debug_corrupt=Y`): overwrites the compressed object of slot
     /// `index` with 0xff bytes (an LZ4 literal run longer than any object, so
     /// decoding must fail). Returns the object's size; `EINVAL` if the slot holds no

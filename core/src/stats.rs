@@ -63,6 +63,8 @@ pub struct Stats {
     pub compr_data_size: AtomicU64,
     /// Peak allocator memory use, in pages.
     pub mem_used_max: AtomicU64,
+    /// Pages the allocator gave back by compaction (zram's `pages_compacted`).
+    pub pages_compacted: AtomicU64,
 }
 
 impl Stats {
@@ -81,6 +83,7 @@ impl Stats {
             orig_data_size: AtomicU64::new(0),
             compr_data_size: AtomicU64::new(0),
             mem_used_max: AtomicU64::new(0),
+            pages_compacted: AtomicU64::new(0),
         }
     }
 
@@ -119,10 +122,11 @@ impl Stats {
             orig_data_size: load(&self.orig_data_size),
             compr_data_size: load(&self.compr_data_size),
             mem_used_max: load(&self.mem_used_max),
+            pages_compacted: load(&self.pages_compacted),
         }
     }
 
-    fn counters(&self) -> [&AtomicU64; 12] {
+    fn counters(&self) -> [&AtomicU64; 13] {
         [
             &self.num_reads,
             &self.num_writes,
@@ -136,6 +140,7 @@ impl Stats {
             &self.orig_data_size,
             &self.compr_data_size,
             &self.mem_used_max,
+            &self.pages_compacted,
         ]
     }
 }
@@ -173,6 +178,8 @@ pub struct StatsSnapshot {
     pub compr_data_size: u64,
     /// See [`Stats::mem_used_max`] (pages).
     pub mem_used_max: u64,
+    /// See [`Stats::pages_compacted`] (pages).
+    pub pages_compacted: u64,
 }
 
 impl StatsSnapshot {
@@ -235,6 +242,7 @@ mod tests {
                 orig_data_size: 10,
                 compr_data_size: 11,
                 mem_used_max: 12,
+                pages_compacted: 13,
             }
         );
         s.reset();

@@ -370,9 +370,21 @@ impl<T: Operations> GenDisk<T> {
 /// `dev` must be the device of a live block device (as sysfs gives a disk's
 /// attributes), and rzs has one driver type `T` (see `driver_of_bdev`).
 pub(crate) unsafe fn driver_of_device<'a, T>(dev: *mut bindings::device) -> Option<&'a T> {
+    // SAFETY: per the contract.
+    unsafe { disk_of_device::<T>(dev) }.map(|(d, _)| d)
+}
+
+/// The driver object and the disk behind a disk's `struct device`, if the disk is
+/// one of this module's.
+///
+/// # Safety
+///
+/// As for [`driver_of_device`]; the disk is borrowed for as long as the caller (a
+/// sysfs callback) runs, which removal of the disk waits for.
+pub(crate) unsafe fn disk_of_device<'a, T>(dev: *mut bindings::device) -> Option<(&'a T, DiskRef<'a>)> {
     let off = core::mem::offset_of!(bindings::block_device, bd_device);
     // SAFETY: a disk's device is the `bd_device` of its whole-disk block device.
-    unsafe { driver_of_bdev::<T>((dev as *mut u8).sub(off) as *mut bindings::block_device) }
+    unsafe { driver_and_disk_of_bdev::<T>((dev as *mut u8).sub(off) as *mut bindings::block_device) }
 }
 
 /// The driver object behind `bdev` if `bdev` is one of this module's disks.
@@ -382,13 +394,23 @@ pub(crate) unsafe fn driver_of_device<'a, T>(dev: *mut bindings::device) -> Opti
 /// `bdev` must be a live block device, and every disk whose fops are owned by this
 /// module must be a `GenDisk<T>` (rzs has one driver type).
 unsafe fn driver_of_bdev<'a, T>(bdev: *mut bindings::block_device) -> Option<&'a T> {
+    // SAFETY: per the contract.
+    unsafe { driver_and_disk_of_bdev::<T>(bdev) }.map(|(d, _)| d)
+}
+
+/// [`driver_of_bdev`], with the disk.
+///
+/// # Safety
+///
+/// As for [`driver_of_bdev`].
+unsafe fn driver_and_disk_of_bdev<'a, T>(bdev: *mut bindings::block_device) -> Option<(&'a T, DiskRef<'a>)> {
     // SAFETY: a live bdev has a live disk and fops.
     unsafe {
         let disk = (*bdev).bd_disk;
         if disk.is_null() || (*disk).fops.is_null() || (*(*disk).fops).owner != super::params::this_module() {
             return None;
         }
-        Some(driver_of::<T>(disk).0)
+        Some(driver_of::<T>(disk))
     }
 }
 

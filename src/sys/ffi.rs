@@ -45,6 +45,8 @@ extern "C" {
     pub(crate) fn rzs_zs_unmap(pool: *mut ZsPool, handle: c_ulong);
     pub(crate) fn rzs_zs_total_pages(pool: *mut ZsPool) -> c_ulong;
     pub(crate) fn rzs_zs_huge_class_size(pool: *mut ZsPool) -> usize;
+    pub(crate) fn rzs_zs_compact(pool: *mut ZsPool) -> c_ulong;
+    pub(crate) fn rzs_totalram_pages() -> c_ulong;
     pub(crate) fn rzs_gfp_noio_obj() -> bindings::gfp_t;
 }
 

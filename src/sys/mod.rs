@@ -30,6 +30,12 @@ pub(crate) fn cond_resched() {
     unsafe { ffi::rzs_cond_resched() };
 }
 
+/// The RAM the kernel manages, in pages (`totalram_pages`; changes with hotplug).
+pub(crate) fn totalram_pages() -> u64 {
+    // SAFETY: reads an atomic counter.
+    unsafe { ffi::rzs_totalram_pages() as u64 }
+}
+
 /// Whether the calling task has `CAP_SYS_ADMIN`.
 pub(crate) fn capable_sys_admin() -> bool {
     // SAFETY: `capable` only inspects the current task's credentials.

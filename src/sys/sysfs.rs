@@ -1,20 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Read-only statistics in `/sys/block/rzsN/`, for shell scripts and monitoring
-//! agents, in zram's formats:
+//! The files in `/sys/block/rzsN/`, named and formatted as zram's wherever the
+//! meaning maps, so a script written for zram works with a path change:
+//! - `disksize` (rw: bytes, or a size such as `256M`; `EBUSY` once sized),
+//!   `initstate` (ro), `reset` (wo: a non-zero number; `EBUSY` while open),
+//!   `mem_limit` (rw: bytes or a size; 0 = none), `mem_used_max` (rw: write 0 to
+//!   restart the peak from the current use), `compact` (wo: compacts the pool),
+//!   `comp_algorithm` (ro: `[lz4]`);
 //! - `mm_stat`: orig_data_size compr_data_size mem_used_total mem_limit
 //!   mem_used_max same_pages pages_compacted huge_pages (bytes or pages, as zram);
 //! - `io_stat`: failed_reads failed_writes invalid_io notify_free;
-//! - `disksize`: bytes;
 //! - `debug_corrupt` (write-only, test only): writing a page index corrupts that
 //!   page's compressed object, when the module was loaded with `debug_corrupt=Y`
 //!   (otherwise `-EPERM`), so tests can prove a corrupt page reads as `-EIO`.
-//! The full set is `RZS_IOC_GET_STATS` (what `rzsctl` reads).
+//! Every write needs `CAP_SYS_ADMIN` (`-EPERM`), as the ioctls do; the files that
+//! can be written are root's only (mode 0644 or 0200). The full set of statistics
+//! is `RZS_IOC_GET_STATS` (what `rzsctl` reads).
 
 use core::fmt::Write;
 
 use kernel::bindings;
+use kernel::error::{code, Result};
 use kernel::ffi::c_char;
 
+use super::blk::DiskRef;
 use crate::device::Device;
 
 /// An `attribute_group` list is a table of raw pointers; it is immutable.
@@ -34,45 +42,165 @@ pub(crate) struct Group(bindings::attribute_group);
 unsafe impl Sync for Group {}
 
 type Show = unsafe extern "C" fn(*mut bindings::device, *mut bindings::device_attribute, *mut c_char) -> isize;
+type Store = unsafe extern "C" fn(*mut bindings::device, *mut bindings::device_attribute, *const c_char, usize) -> isize;
 
-const fn attr(name: &'static core::ffi::CStr, show: Show) -> Attr {
+const fn attr(name: &'static core::ffi::CStr, mode: u16, show: Option<Show>, store: Option<Store>) -> Attr {
     Attr(bindings::device_attribute {
         attr: bindings::attribute {
             name: name.as_ptr() as *const c_char,
-            mode: 0o444,
+            mode,
             // SAFETY: the rest (lockdep keys when enabled) is valid all-zero.
             ..unsafe { core::mem::zeroed() }
         },
-        show: Some(show),
-        store: None,
+        show,
+        store,
     })
 }
 
-type Store = unsafe extern "C" fn(*mut bindings::device, *mut bindings::device_attribute, *const c_char, usize) -> isize;
-
-const fn wo_attr(name: &'static core::ffi::CStr, store: Store) -> Attr {
-    Attr(bindings::device_attribute {
-        attr: bindings::attribute {
-            name: name.as_ptr() as *const c_char,
-            mode: 0o200,
-            // SAFETY: as in `attr`.
-            ..unsafe { core::mem::zeroed() }
-        },
-        show: None,
-        store: Some(store),
-    })
+/// A read-only attribute whose `show` formats with `$f(&Device, &mut PageBuf)`.
+macro_rules! ro {
+    ($stat:ident, $name:expr, $f:expr) => {
+        static $stat: Attr = {
+            unsafe extern "C" fn cb(dev: *mut bindings::device, _a: *mut bindings::device_attribute, buf: *mut c_char) -> isize {
+                // SAFETY: sysfs calls `show` for our disks' attributes with its page buffer.
+                unsafe { show(dev, buf, $f) }
+            }
+            attr($name, 0o444, Some(cb), None)
+        };
+    };
 }
 
-static MM_STAT: Attr = attr(c"mm_stat", mm_stat_show);
-static IO_STAT: Attr = attr(c"io_stat", io_stat_show);
-static DISKSIZE: Attr = attr(c"disksize", disksize_show);
-static DEBUG_CORRUPT: Attr = wo_attr(c"debug_corrupt", debug_corrupt_store);
+/// A write-only attribute (root's): `$f(&Device, DiskRef, &[u8]) -> Result`.
+macro_rules! wo {
+    ($stat:ident, $name:expr, $f:expr) => {
+        static $stat: Attr = {
+            unsafe extern "C" fn cb(
+                dev: *mut bindings::device,
+                _a: *mut bindings::device_attribute,
+                buf: *const c_char,
+                count: usize,
+            ) -> isize {
+                // SAFETY: sysfs calls `store` for our disks' attributes with `count` bytes in `buf`.
+                unsafe { store(dev, buf, count, $f) }
+            }
+            attr($name, 0o200, None, Some(cb))
+        };
+    };
+}
 
-static ATTRS: Table<bindings::attribute, 5> =
-    Table([&MM_STAT.0.attr, &IO_STAT.0.attr, &DISKSIZE.0.attr, &DEBUG_CORRUPT.0.attr, core::ptr::null()]);
+/// A read-write attribute (root writes): both of the above.
+macro_rules! rw {
+    ($stat:ident, $name:expr, $show:expr, $store:expr) => {
+        static $stat: Attr = {
+            unsafe extern "C" fn show_cb(
+                dev: *mut bindings::device,
+                _a: *mut bindings::device_attribute,
+                buf: *mut c_char,
+            ) -> isize {
+                // SAFETY: as in `ro!`.
+                unsafe { show(dev, buf, $show) }
+            }
+            unsafe extern "C" fn store_cb(
+                dev: *mut bindings::device,
+                _a: *mut bindings::device_attribute,
+                buf: *const c_char,
+                count: usize,
+            ) -> isize {
+                // SAFETY: as in `wo!`.
+                unsafe { store(dev, buf, count, $store) }
+            }
+            attr($name, 0o644, Some(show_cb), Some(store_cb))
+        };
+    };
+}
+
+ro!(MM_STAT, c"mm_stat", |d, w| {
+    let s = d.stats();
+    let _ = writeln!(
+        w,
+        "{:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        s.orig_data_size,
+        s.compr_data_size,
+        s.mem_used_total,
+        s.mem_limit,
+        s.mem_used_max,
+        s.same_pages,
+        d.pages_compacted(),
+        s.huge_pages
+    );
+});
+ro!(IO_STAT, c"io_stat", |d, w| {
+    let s = d.stats();
+    let _ = writeln!(w, "{:>8} {:>8} {:>8} {:>8}", s.failed_reads, s.failed_writes, s.invalid_io, s.notify_free);
+});
+rw!(
+    DISKSIZE,
+    c"disksize",
+    |d, w| {
+        let _ = writeln!(w, "{}", d.stats().disksize);
+    },
+    |d, disk, input| d.set_disksize(parse_size(input)?, |sectors| disk.set_capacity(sectors))
+);
+ro!(INITSTATE, c"initstate", |d, w| {
+    let _ = writeln!(w, "{}", u8::from(d.initialized()));
+});
+wo!(RESET, c"reset", |d, disk, input| match parse_u64(input) {
+    // As zram: the number must be non-zero.
+    Some(n) if n != 0 => d.reset_disk(disk, 0),
+    _ => Err(code::EINVAL),
+});
+rw!(
+    MEM_LIMIT,
+    c"mem_limit",
+    |d, w| {
+        let _ = writeln!(w, "{}", d.stats().mem_limit);
+    },
+    |d, _disk, input| d.set_mem_limit(parse_size(input)?)
+);
+rw!(
+    MEM_USED_MAX,
+    c"mem_used_max",
+    |d, w| {
+        let _ = writeln!(w, "{}", d.stats().mem_used_max);
+    },
+    |d, _disk, input| match parse_u64(input) {
+        // As zram: only 0 is accepted, and restarts the peak from the current use.
+        Some(0) => {
+            d.reset_mem_used_max();
+            Ok(())
+        }
+        _ => Err(code::EINVAL),
+    }
+);
+wo!(COMPACT, c"compact", |d, _disk, _input| {
+    d.compact();
+    Ok(())
+});
+ro!(COMP_ALGORITHM, c"comp_algorithm", |_d, w| {
+    let _ = writeln!(w, "[lz4]");
+});
+wo!(DEBUG_CORRUPT, c"debug_corrupt", |d, _disk, input| {
+    d.debug_corrupt(parse_u64(input).ok_or(code::EINVAL)?)?;
+    Ok(())
+});
+
+const N_ATTRS: usize = 10;
+static ATTRS: Table<bindings::attribute, { N_ATTRS + 1 }> = Table([
+    &MM_STAT.0.attr,
+    &IO_STAT.0.attr,
+    &DISKSIZE.0.attr,
+    &INITSTATE.0.attr,
+    &RESET.0.attr,
+    &MEM_LIMIT.0.attr,
+    &MEM_USED_MAX.0.attr,
+    &COMPACT.0.attr,
+    &COMP_ALGORITHM.0.attr,
+    &DEBUG_CORRUPT.0.attr,
+    core::ptr::null(),
+]);
 
 static GROUP: Group = Group(bindings::attribute_group {
-    attrs: &ATTRS.0 as *const [*const bindings::attribute; 5] as *mut *mut bindings::attribute,
+    attrs: &ATTRS.0 as *const [*const bindings::attribute; N_ATTRS + 1] as *mut *mut bindings::attribute,
     // SAFETY: no name, no visibility callbacks, no binary attributes: all-zero.
     ..unsafe { core::mem::zeroed() }
 });
@@ -111,43 +239,31 @@ unsafe fn show(dev: *mut bindings::device, buf: *mut c_char, f: impl FnOnce(&Dev
     w.len as isize
 }
 
-unsafe extern "C" fn mm_stat_show(dev: *mut bindings::device, _a: *mut bindings::device_attribute, buf: *mut c_char) -> isize {
-    // SAFETY: sysfs calls this for our disks' attributes with its page buffer.
-    unsafe {
-        show(dev, buf, |d, w| {
-            let s = d.stats();
-            let _ = writeln!(
-                w,
-                "{:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                s.orig_data_size,
-                s.compr_data_size,
-                s.mem_used_total,
-                s.mem_limit,
-                s.mem_used_max,
-                s.same_pages,
-                0,
-                s.huge_pages
-            );
-        })
+/// Checks the writer's capability, finds the device and disk behind `dev`, and runs
+/// `f` on the written bytes: `count` on success, a negative errno otherwise.
+///
+/// # Safety
+///
+/// `dev` is the `struct device` of one of our disks; `buf` holds `count` bytes.
+unsafe fn store(
+    dev: *mut bindings::device,
+    buf: *const c_char,
+    count: usize,
+    f: impl FnOnce(&Device, DiskRef<'_>, &[u8]) -> Result,
+) -> isize {
+    if !super::capable_sys_admin() {
+        return code::EPERM.to_errno() as isize;
     }
-}
-
-unsafe extern "C" fn io_stat_show(dev: *mut bindings::device, _a: *mut bindings::device_attribute, buf: *mut c_char) -> isize {
-    // SAFETY: as for `mm_stat_show`.
-    unsafe {
-        show(dev, buf, |d, w| {
-            let s = d.stats();
-            let _ = writeln!(w, "{:>8} {:>8} {:>8} {:>8}", s.failed_reads, s.failed_writes, s.invalid_io, s.notify_free);
-        })
-    }
-}
-
-unsafe extern "C" fn disksize_show(dev: *mut bindings::device, _a: *mut bindings::device_attribute, buf: *mut c_char) -> isize {
-    // SAFETY: as for `mm_stat_show`.
-    unsafe {
-        show(dev, buf, |d, w| {
-            let _ = writeln!(w, "{}", d.stats().disksize);
-        })
+    // SAFETY: per the contract.
+    let Some((d, disk)) = (unsafe { super::blk::disk_of_device::<Device>(dev) }) else {
+        return code::ENODEV.to_errno() as isize;
+    };
+    // SAFETY: sysfs's buffer holds `count` bytes, and only sysfs writes it, before
+    // calling us.
+    let input = unsafe { core::slice::from_raw_parts(buf as *const u8, count) };
+    match f(d, disk, input) {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
     }
 }
 
@@ -157,25 +273,9 @@ fn parse_u64(bytes: &[u8]) -> Option<u64> {
     s.strip_suffix('\n').unwrap_or(s).parse().ok()
 }
 
-unsafe extern "C" fn debug_corrupt_store(
-    dev: *mut bindings::device,
-    _a: *mut bindings::device_attribute,
-    buf: *const c_char,
-    count: usize,
-) -> isize {
-    // SAFETY: sysfs calls `store` for our disks' attributes (see `show`), with `buf`
-    // holding `count` bytes.
-    let (d, input) = unsafe {
-        match crate::sys::blk::driver_of_device::<Device>(dev) {
-            Some(d) => (d, core::slice::from_raw_parts(buf as *const u8, count)),
-            None => return kernel::error::code::ENODEV.to_errno() as isize,
-        }
-    };
-    let Some(index) = parse_u64(input) else {
-        return kernel::error::code::EINVAL.to_errno() as isize;
-    };
-    match d.debug_corrupt(index) {
-        Ok(_) => count as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+/// Parses a size written to a sysfs file: bytes, or a number with K, M, G, T...
+/// (binary units, as rzsctl and zram's memparse take them).
+fn parse_size(bytes: &[u8]) -> Result<u64> {
+    let s = core::str::from_utf8(bytes).map_err(|_| code::EINVAL)?;
+    rzs_core::size::parse_size(s).map_err(|_| code::EINVAL)
 }

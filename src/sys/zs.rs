@@ -208,6 +208,14 @@ impl ObjTable {
         unsafe { ffi::rzs_zs_total_pages(self.pool.ptr()) as u64 }
     }
 
+    /// Compacts the pool: moves objects out of sparsely used zspages and frees
+    /// those. Returns the pages given back. May sleep (process context only).
+    pub(crate) fn compact(&self) -> u64 {
+        // SAFETY: the pool is live; zs_compact synchronises with concurrent
+        // zs_malloc/zs_free/zs_map_object itself (the pool's locks).
+        unsafe { ffi::rzs_zs_compact(self.pool.ptr()) as u64 }
+    }
+
     /// The smallest object size zsmalloc gives a whole page to.
     pub(crate) fn huge_class_size(&self) -> usize {
         // SAFETY: the pool is live; the call reads a constant of it.

@@ -9,7 +9,7 @@ trap cleanup_rzs EXIT
 stat() { python3 "$RZS_ROOT/tests/lib/rzsstat.py" "$1" "${@:2}"; }
 T=$(mktemp -d)
 
-plan 15
+plan 16
 for p in num_devices disksize mem_limit swap_notify; do
 	modinfo -F parm "$RZS_KO" | grep -q "^$p:" || { fail "modinfo describes $p"; continue; }
 done
@@ -27,6 +27,7 @@ ok "num_devices=0 refused with a message" bad num_devices=0 "num_devices=0 is ou
 ok "disksize=12Q refused with a message" bad disksize=12Q "invalid disksize"
 ok "disksize=2T refused with a message" bad disksize=2T "disksize=.* is out of range"
 ok "swap_notify=bogus refused with a message" bad swap_notify=bogus "invalid swap_notify"
+ok "mem_limit=1P (more than RAM) refused with a message" bad mem_limit=1P "mem_limit=.* is out of range"
 
 # mem_limit: 1 MiB; write 512 random (incompressible) pages, 2 MiB, one by one.
 ok "insmod disksize=16M mem_limit=1M" load_rzs disksize=16M mem_limit=1M
