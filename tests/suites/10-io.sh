@@ -18,7 +18,7 @@ get() {
 }
 drop_cache() { blockdev --flushbufs $dev; echo 3 >/proc/sys/vm/drop_caches; }
 
-plan 23
+plan 25
 ok "insmod rzs.ko disksize=${SIZE_MB}M" load_rzs disksize=${SIZE_MB}M
 check "[ \"\$(cat /sys/block/rzs0/size)\" = $((SIZE_MB * 2048)) ]" "capacity is ${SIZE_MB} MiB"
 
@@ -64,10 +64,13 @@ fails "write beyond capacity fails" dd if=$T/last of=$dev bs=4096 seek=$((last +
 check "[ -z \"\$(get $((SIZE_MB * 1048576)) 4096)\" ]" "read at capacity returns nothing"
 
 check "cmp -s <(head -c 65536 /dev/zero) <(get $((1000 * 4096)) 65536)" "unwritten space reads as zeros"
-ok "blkdiscard pages 0-63" blkdiscard -o 0 -l $((4096 * 64)) $dev
-check "cmp -s <(head -c $((4096 * 64)) /dev/zero) <(get 0 $((4096 * 64)))" "discarded space reads as zeros"
-ok "write-zeroes (blkdiscard -z) over written pages" blkdiscard -z -o $((4096 * 100)) -l $((4096 * 32)) $dev
-check "cmp -s <(head -c $((4096 * 32)) /dev/zero) <(get $((4096 * 100)) $((4096 * 32)))" "write-zeroed space reads as zeros"
+get $((4096 * 63)) 4096 >$T/p63
+ok "blkdiscard pages 0-62" blkdiscard -o 0 -l $((4096 * 63)) $dev
+check "cmp -s <(head -c $((4096 * 63)) /dev/zero) <(get 0 $((4096 * 63)))" "discarded space reads as zeros"
+check "[ \$(tr -d '\\0' <$T/p63 | wc -c) -gt 0 ] && cmp -s $T/p63 <(get $((4096 * 63)) 4096)" "the page just past the discarded range is intact"
+ok "write-zeroes (blkdiscard -z) over written pages 100-130" blkdiscard -z -o $((4096 * 100)) -l $((4096 * 31)) $dev
+check "cmp -s <(head -c $((4096 * 31)) /dev/zero) <(get $((4096 * 100)) $((4096 * 31)))" "write-zeroed space reads as zeros"
+check "cmp -s <(tail -c 4096 $T/text) <(get $((4096 * 131)) 4096)" "the page just past the write-zeroed range is intact"
 ok "fio verify=crc32c, 2 jobs, compressible data, whole device" \
 	fio --thread --verify_state_save=0 --name=v --filename=$dev --direct=1 --ioengine=psync --rw=randwrite --bs=4k \
 	--numjobs=2 --offset_increment=$((SIZE_MB / 2))M --size=$((SIZE_MB / 2))M \
