@@ -8,8 +8,10 @@
 # cargo-fuzz (pinned in versions.env) is installed into $RZS_TOOLS when missing. Each
 # target's corpus lives in $RZS_CACHE/fuzz/corpus/<target>, so a run starts from what
 # earlier runs found; logs and crashing inputs go to ${RZS_OUT:-tests/out}/fuzz/.
-# The build is a generated copy, target/fuzz-ws/ (fuzz/ is never modified): its
-# fuzz/Cargo.toml gets [patch.crates-io] lz4_flex = the patched source.
+# The build is a generated copy, $RZS_CACHE/fuzz-ws/ (fuzz/ is never modified): its
+# fuzz/Cargo.toml gets [patch.crates-io] lz4_flex = the patched source. It lives in
+# the cache, not in target/, so a fresh clone does not rebuild libFuzzer and the
+# dependencies (30 s here); runs from several clones take turns on it (flock).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/versions.env
@@ -21,7 +23,10 @@ case $secs in
 '' | *[!0-9]* | 0) die "usage: scripts/fuzz.sh [SECONDS_PER_TARGET >= 1] [TARGET...] (got '$secs')" ;;
 esac
 out=${RZS_OUT:-$root/tests/out}/fuzz
-ws=$root/target/fuzz-ws
+ws=$RZS_CACHE/fuzz-ws
+mkdir -p "$ws"
+exec 9>"$ws.lock"
+flock 9
 export PATH=$RZS_TOOLS/bin:$PATH
 
 all=$(sed -n '/^\[\[bin\]\]/,/^$/s/^name = "\(.*\)"$/\1/p' "$root/fuzz/Cargo.toml")
