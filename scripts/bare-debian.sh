@@ -47,6 +47,13 @@ done
 in_root() { chroot "$dir" env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin bash -c "$1"; }
 in_root 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git make ca-certificates >/dev/null'
+# The host's own CA certificates (a network that inspects TLS, as this machine
+# kind's does), so the chroot reaches crates.io and PyPI as the host does.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+	mkdir -p "$dir/usr/local/share/ca-certificates"
+	cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
+	in_root 'update-ca-certificates >/dev/null 2>&1'
+fi
 echo "# in the root before: $(in_root 'for c in cargo rustc rustup clang-19 qemu-system-x86_64; do command -v $c >/dev/null && echo -n "$c "; done; ls -d /root/.cache/rzs 2>/dev/null') (none expected)"
 
 rm -rf "$dir/root/rzs" "$dir/root/.cache/rzs" "$dir/root/.cargo"
