@@ -23,7 +23,7 @@ wr() {
 noadmin() { setpriv --bounding-set=-sys_admin --inh-caps=-sys_admin "$@"; }
 mm() { read -r -a m <$S/mm_stat; echo "${m[$1]}"; }
 
-plan 35
+plan 37
 ok "insmod (one device, unsized)" load_rzs
 is "initstate 0 before sizing" "$(cat $S/initstate)" 0
 is "comp_algorithm: [lz4]" "$(cat $S/comp_algorithm)" "[lz4]"
@@ -95,6 +95,13 @@ check "[ $used_comp -lt $((used_frag * 3 / 4)) ] && [ \$(mm 6) -gt 0 ] && [ \$(m
 	"compaction gave memory back ($used_frag -> $used_comp bytes) and pages_compacted counts it"
 echo 3 >/proc/sys/vm/drop_caches
 is "every page reads back right after compaction" "$(python3 $T/frag.py /dev/rzs0 verify)" "mismatches=0"
+# rzsctl --compact does the same through sysfs.
+rzsctl=$RZS_ROOT/target/release/rzsctl
+out=$(noadmin "$rzsctl" /dev/rzs0 --compact 2>&1)
+rc=$?
+check "[ $rc != 0 ] && grep -q 'permission denied: compacting needs CAP_SYS_ADMIN' <<<'$out'" \
+	"rzsctl --compact without CAP_SYS_ADMIN: refused with a clear message"
+ok "rzsctl /dev/rzs0 --compact" "$rzsctl" /dev/rzs0 --compact
 
 # Reset: refused while open, then clears what zram's does.
 wr mem_limit 32M >/dev/null

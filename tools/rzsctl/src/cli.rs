@@ -17,7 +17,8 @@ const LONG_ABOUT: &str = "\
 Set up and inspect rzs compressed-RAM swap devices (/dev/rzsN), like zramctl.
 
 Without a DEVICE, lists every rzs device as a table. With a DEVICE and --size, \
---mem-limit or --reset, configures it (reset first, then size, then limit); with a \
+--mem-limit, --reset or --compact, configures it (reset first, then size, then \
+limit, then compaction); with a \
 DEVICE alone, shows its line of the table. `rzsctl stats DEVICE` shows every \
 counter of one device.
 
@@ -25,7 +26,7 @@ DEVICE is a device node such as /dev/rzs0, or just rzs0. SIZE is a whole number 
 of bytes with an optional binary suffix: 4G, 512M, 64KiB, 4096.
 
 Listing and statistics need read access to the device node; --size, \
---mem-limit and --reset need CAP_SYS_ADMIN.";
+--mem-limit, --reset and --compact need CAP_SYS_ADMIN.";
 
 /// The help text's closing part: exit statuses and examples.
 pub fn after_help() -> String {
@@ -68,6 +69,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "rzsctl --reset rzs0",
         "free everything rzs0 holds and return it to size 0",
     ),
+    (
+        "rzsctl rzs0 --compact",
+        "give back the pool memory that freed pages left sparse",
+    ),
 ];
 
 /// Parses a SIZE with rzs-core's parser (the one the module parameters use).
@@ -95,7 +100,7 @@ fn interval_arg(s: &str) -> Result<Duration, String> {
     long_about = LONG_ABOUT,
     after_help = after_help(),
     args_conflicts_with_subcommands = true,
-    group(ArgGroup::new("action").multiple(true).args(["size", "mem_limit", "reset"])),
+    group(ArgGroup::new("action").multiple(true).args(["size", "mem_limit", "reset", "compact"])),
     group(ArgGroup::new("view").multiple(true)
         .args(["bytes", "raw", "json", "output", "output_all", "noheadings", "watch"])
         .conflicts_with("action")),
@@ -116,6 +121,10 @@ pub struct Cli {
     /// Free everything DEVICE holds and return it to size 0 (it must not be in use).
     #[arg(short, long, requires = "device")]
     pub reset: bool,
+
+    /// Compact DEVICE's memory pool: give back the pages that frees left sparse.
+    #[arg(long, requires = "device")]
+    pub compact: bool,
 
     #[command(flatten)]
     pub list: ListOpts,
@@ -277,6 +286,8 @@ mod tests {
         assert!(!c.reset);
         let c = parse(&["-s", "64KiB", "rzs1", "-m", "0", "-r"]).unwrap();
         assert_eq!((c.size, c.mem_limit, c.reset), (Some(65536), Some(0), true));
+        let c = parse(&["rzs0", "--compact"]).unwrap();
+        assert!(c.compact && !c.reset && c.size.is_none());
         // 0 parses: the kernel says whether it is acceptable (exit 7).
         assert_eq!(parse(&["rzs0", "--size", "0"]).unwrap().size, Some(0));
     }
@@ -296,6 +307,7 @@ mod tests {
     fn actions_need_a_device() {
         assert_eq!(err(&["--size", "4G"]), ErrorKind::MissingRequiredArgument);
         assert_eq!(err(&["--reset"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(err(&["--compact"]), ErrorKind::MissingRequiredArgument);
         assert_eq!(
             err(&["--mem-limit", "1G"]),
             ErrorKind::MissingRequiredArgument
@@ -310,6 +322,10 @@ mod tests {
         );
         assert_eq!(
             err(&["rzs0", "--size", "1G", "--watch"]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            err(&["rzs0", "--compact", "--json"]),
             ErrorKind::ArgumentConflict
         );
         assert_eq!(err(&["--json", "--raw"]), ErrorKind::ArgumentConflict);

@@ -260,7 +260,8 @@ impl Device {
                 Errno::INVAL => Error::new(
                     Kind::InvalidArgument,
                     format!(
-                        "invalid argument: memory limit {} rejected",
+                        "invalid argument: memory limit {} rejected: it must be 0 (none) \
+                         or one page to the size of RAM",
                         HumanSize(bytes)
                     ),
                 ),
@@ -283,6 +284,24 @@ impl Device {
                 ),
                 Errno::PERM => permission_denied("resetting"),
                 e => errno_error(e, "resetting"),
+            }
+            .on(&self.path)
+        })
+    }
+
+    /// Compacts the device's pool through sysfs (`/sys/block/rzsN/compact`, as
+    /// zram's): the pages given back show in `pages_compacted`.
+    pub fn compact(&self, paths: &Paths) -> Result<()> {
+        let name = format!("rzs{}", self.stats()?.index);
+        let file = paths.sys_block.join(&name).join("compact");
+        std::fs::write(&file, "1\n").map_err(|e| {
+            match e.kind() {
+                std::io::ErrorKind::PermissionDenied => permission_denied("compacting"),
+                std::io::ErrorKind::NotFound => Error::new(
+                    Kind::Other,
+                    format!("{} missing: this rzs module cannot compact", file.display()),
+                ),
+                _ => Error::new(Kind::Other, format!("compacting: {e}")),
             }
             .on(&self.path)
         })

@@ -31,14 +31,15 @@ pub fn run_with(paths: &Paths, cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Stats(ref a)) => stats(paths, a),
         Some(Command::Generate(ref g)) => generate(g),
-        None if cli.size.is_some() || cli.mem_limit.is_some() || cli.reset => {
+        None if cli.size.is_some() || cli.mem_limit.is_some() || cli.reset || cli.compact => {
             configure(paths, &cli)
         }
         None => list(paths, &cli),
     }
 }
 
-/// `--reset`, `--size`, `--mem-limit`, in that order, stopping at the first error.
+/// `--reset`, `--size`, `--mem-limit`, `--compact`, in that order, stopping at the
+/// first error.
 fn configure(paths: &Paths, cli: &Cli) -> Result<()> {
     let arg = cli.device.as_deref().unwrap_or_default();
     let dev = Device::open(paths, arg)?;
@@ -50,6 +51,9 @@ fn configure(paths: &Paths, cli: &Cli) -> Result<()> {
     }
     if let Some(limit) = cli.mem_limit {
         dev.set_mem_limit(limit)?;
+    }
+    if cli.compact {
+        dev.compact(paths)?;
     }
     Ok(())
 }
