@@ -22,6 +22,9 @@ for p in $APT_PINS; do
 	[ "$have" = "install ok installed $ver" ] || missing+=("$p")
 done
 command -v cargo >/dev/null || missing+=("$CARGO_PIN")
+# g++ is in APT_PLAIN: libfuzzer-sys (scripts/fuzz.sh) compiles libFuzzer's C++.
+cargo fmt --version >/dev/null 2>&1 || missing+=("$RUSTFMT_PIN")
+cargo clippy --version >/dev/null 2>&1 || missing+=("$CLIPPY_PIN")
 for name in $APT_PLAIN; do
 	dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'install ok installed' || missing+=("$name")
 done
@@ -58,7 +61,9 @@ if ! "$RZS_VENV/bin/vng" --version 2>/dev/null | grep -q "$VIRTME_NG_VERSION"; t
 fi
 
 # Final check: every tool the build and the harness call.
-for t in /usr/bin/rustc clang-19 ld.lld-19 llvm-ar-19 qemu-system-x86_64 busybox fio stress-ng \
+cargo fmt --version >/dev/null 2>&1 || die "required tool missing after install: cargo fmt (package ${RUSTFMT_PIN%%=*})"
+cargo clippy --version >/dev/null 2>&1 || die "required tool missing after install: cargo clippy (package ${CLIPPY_PIN%%=*})"
+for t in /usr/bin/rustc c++ clang-19 ld.lld-19 llvm-ar-19 qemu-system-x86_64 busybox fio stress-ng \
 	"$RZS_TOOLS/bin/bindgen" "$RZS_VENV/bin/vng"; do
 	command -v "$t" >/dev/null || die "required tool missing after install: $t"
 done
