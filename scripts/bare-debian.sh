@@ -8,6 +8,8 @@
 # and /sys, and Debian's standard sources for bookworm (main, -updates, -security).
 # The repository at COMMIT (default HEAD) is cloned to DIR/root/rzs; the two
 # commands' output goes to DIR/root/{run,test}.log and their times to stdout.
+# RZS_BARE_KEEP=1 keeps the root's ~/.cache/rzs (a rerun after a fix: packages and
+# the kernel stay); RZS_BARE_CMDS="test" runs only some of the commands.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:?usage: bare-debian.sh DIR [COMMIT]}
@@ -56,13 +58,14 @@ if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
 fi
 echo "# in the root before: $(in_root 'for c in cargo rustc rustup clang-19 qemu-system-x86_64; do command -v $c >/dev/null && echo -n "$c "; done; ls -d /root/.cache/rzs 2>/dev/null') (none expected)"
 
-rm -rf "$dir/root/rzs" "$dir/root/.cache/rzs" "$dir/root/.cargo"
+rm -rf "$dir/root/rzs"
+[ "${RZS_BARE_KEEP:-0}" = 1 ] || rm -rf "$dir/root/.cache/rzs" "$dir/root/.cargo"
 git clone -q "$root" "$dir/root/rzs"
 git -C "$dir/root/rzs" checkout -q "$(git -C "$root" rev-parse "$commit")"
 echo "# cloned $(git -C "$dir/root/rzs" log --oneline -1)"
 
 rc=0
-for cmd in run test; do
+for cmd in ${RZS_BARE_CMDS:-run test}; do
 	t=$(date +%s)
 	if in_root "cd /root/rzs && make $cmd" >"$dir/root/$cmd.log" 2>&1; then r=ok; else r="FAILED"; rc=1; fi
 	echo "make $cmd: $r in $(( ($(date +%s) - t) / 60 )) min $(( ($(date +%s) - t) % 60 )) s (log: $dir/root/$cmd.log)"
