@@ -20,6 +20,9 @@ nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$
 FUZZ_N=${RZS_IOCTL_FUZZ_N:-20000}
 T=$(mktemp -d)
 chmod 755 "$T"
+# What the unprivileged user runs comes from here: the repository may sit where
+# nobody cannot read it (a clone in /root).
+cp "$badio" "$rzsctl" "$T/" && chmod 644 "$T/badio.py" && chmod 755 "$T/rzsctl"
 mnt=$T/mnt
 holder=
 end() {
@@ -59,7 +62,7 @@ diag "root: $r"
 check "[ $rc = 0 ] && grep -q calls= <<<'$r'" "ioctl fuzzer as root: $FUZZ_N random ioctls on rzs1, the kernel survives"
 fuzz_calls=$(sed -nE 's/^calls=([0-9]+).*/\1/p' <<<"$r")
 chmod o+rw /dev/rzs1
-r=$(nobody timeout 600 python3 "$badio" ioctl-fuzz /dev/rzs1 "$FUZZ_N" 2)
+r=$(nobody timeout 600 python3 "$T/badio.py" ioctl-fuzz /dev/rzs1 "$FUZZ_N" 2)
 rc=$?
 chmod o-rw /dev/rzs1
 diag "unprivileged: $r"
@@ -141,8 +144,8 @@ check "zeros /dev/rzs0" "after a discard every byte reads as zero"
 
 # --- unprivileged: no configuration, no sysfs writes
 chmod o+rw /dev/rzs0
-fails "unprivileged: rzsctl --mem-limit refused" nobody "$rzsctl" /dev/rzs0 --mem-limit 1M
-fails "unprivileged: rzsctl --reset refused" nobody "$rzsctl" /dev/rzs0 --reset
+fails "unprivileged: rzsctl --mem-limit refused" nobody "$T/rzsctl" /dev/rzs0 --mem-limit 1M
+fails "unprivileged: rzsctl --reset refused" nobody "$T/rzsctl" /dev/rzs0 --reset
 chmod o-rw /dev/rzs0
 ww=$(find /sys/block/rzs0/ /sys/module/rzs/parameters/ -maxdepth 1 -type f -perm /o+w | wc -l)
 check "[ $ww = 0 ]" "no world-writable rzs file in sysfs"
