@@ -57,60 +57,51 @@ const fn attr(name: &'static core::ffi::CStr, mode: u16, show: Option<Show>, sto
     })
 }
 
-/// A read-only attribute whose `show` formats with `$f(&Device, &mut PageBuf)`.
+/// A `show` trampoline for sysfs that formats with `$f(&Device, &mut PageBuf)`.
+macro_rules! show_fn {
+    ($f:expr) => {{
+        unsafe extern "C" fn cb(dev: *mut bindings::device, _a: *mut bindings::device_attribute, buf: *mut c_char) -> isize {
+            // SAFETY: sysfs calls `show` for our disks' attributes with its page buffer.
+            unsafe { show(dev, buf, $f) }
+        }
+        cb as Show
+    }};
+}
+
+/// A `store` trampoline for sysfs that runs `$f(&Device, DiskRef, &[u8]) -> Result`.
+macro_rules! store_fn {
+    ($f:expr) => {{
+        unsafe extern "C" fn cb(
+            dev: *mut bindings::device,
+            _a: *mut bindings::device_attribute,
+            buf: *const c_char,
+            count: usize,
+        ) -> isize {
+            // SAFETY: sysfs calls `store` for our disks' attributes with `count` bytes in `buf`.
+            unsafe { store(dev, buf, count, $f) }
+        }
+        cb as Store
+    }};
+}
+
+/// A read-only attribute.
 macro_rules! ro {
     ($stat:ident, $name:expr, $f:expr) => {
-        static $stat: Attr = {
-            unsafe extern "C" fn cb(dev: *mut bindings::device, _a: *mut bindings::device_attribute, buf: *mut c_char) -> isize {
-                // SAFETY: sysfs calls `show` for our disks' attributes with its page buffer.
-                unsafe { show(dev, buf, $f) }
-            }
-            attr($name, 0o444, Some(cb), None)
-        };
+        static $stat: Attr = attr($name, 0o444, Some(show_fn!($f)), None);
     };
 }
 
-/// A write-only attribute (root's): `$f(&Device, DiskRef, &[u8]) -> Result`.
+/// A write-only attribute (root's).
 macro_rules! wo {
     ($stat:ident, $name:expr, $f:expr) => {
-        static $stat: Attr = {
-            unsafe extern "C" fn cb(
-                dev: *mut bindings::device,
-                _a: *mut bindings::device_attribute,
-                buf: *const c_char,
-                count: usize,
-            ) -> isize {
-                // SAFETY: sysfs calls `store` for our disks' attributes with `count` bytes in `buf`.
-                unsafe { store(dev, buf, count, $f) }
-            }
-            attr($name, 0o200, None, Some(cb))
-        };
+        static $stat: Attr = attr($name, 0o200, None, Some(store_fn!($f)));
     };
 }
 
-/// A read-write attribute (root writes): both of the above.
+/// A read-write attribute (root writes).
 macro_rules! rw {
     ($stat:ident, $name:expr, $show:expr, $store:expr) => {
-        static $stat: Attr = {
-            unsafe extern "C" fn show_cb(
-                dev: *mut bindings::device,
-                _a: *mut bindings::device_attribute,
-                buf: *mut c_char,
-            ) -> isize {
-                // SAFETY: as in `ro!`.
-                unsafe { show(dev, buf, $show) }
-            }
-            unsafe extern "C" fn store_cb(
-                dev: *mut bindings::device,
-                _a: *mut bindings::device_attribute,
-                buf: *const c_char,
-                count: usize,
-            ) -> isize {
-                // SAFETY: as in `wo!`.
-                unsafe { store(dev, buf, count, $store) }
-            }
-            attr($name, 0o644, Some(show_cb), Some(store_cb))
-        };
+        static $stat: Attr = attr($name, 0o644, Some(show_fn!($show)), Some(store_fn!($store)));
     };
 }
 
