@@ -63,6 +63,81 @@ impl RzsStats {
 // No padding anywhere: the size is the sum of the fields.
 const _: () = assert!(core::mem::size_of::<RzsStats>() == 4 * 4 + 18 * 8);
 
+/// Generates [`RzsStats::fields`] and [`RzsStats::set_field`] over the named fields,
+/// so the sysfs text form (`/sys/block/rzsN/rzs_stat`, one `name value` line per
+/// field) is written by the module and read by rzsctl from one list.
+macro_rules! text_fields {
+    ($($f:ident),* $(,)?) => {
+        /// The number of fields of the text form.
+        pub const RZS_STAT_FIELDS: usize = [$(stringify!($f)),*].len();
+
+        impl RzsStats {
+            /// Every field but `size` as `(name, value)`, in struct order: the text form.
+            pub fn fields(&self) -> [(&'static str, u64); RZS_STAT_FIELDS] {
+                [$((stringify!($f), u64::from(self.$f))),*]
+            }
+
+            /// Sets field `name` from the text form. `false` if there is no such field
+            /// (a newer module's: ignored by the reader) or the value does not fit.
+            pub fn set_field(&mut self, name: &str, value: u64) -> bool {
+                match name {
+                    $(stringify!($f) => match value.try_into() {
+                        Ok(v) => {
+                            self.$f = v;
+                            true
+                        }
+                        Err(_) => false,
+                    },)*
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+
+text_fields!(
+    version,
+    flags,
+    index,
+    disksize,
+    mem_limit,
+    num_reads,
+    num_writes,
+    failed_reads,
+    failed_writes,
+    invalid_io,
+    notify_free,
+    pages_stored,
+    same_pages,
+    huge_pages,
+    orig_data_size,
+    compr_data_size,
+    mem_used_total,
+    mem_used_max,
+    table_bytes,
+    swap_attach,
+    swap_detach,
+);
+
+impl RzsStats {
+    /// Reads the text form: `name value` lines. Unknown names and malformed lines
+    /// are skipped (a newer module may add fields); `size` is set to what the
+    /// fields cover, as the ioctl sets it.
+    pub fn parse_text(text: &str) -> RzsStats {
+        let mut st = RzsStats::default();
+        for line in text.lines() {
+            let mut w = line.split_whitespace();
+            if let (Some(name), Some(Ok(v)), None) =
+                (w.next(), w.next().map(str::parse::<u64>), w.next())
+            {
+                st.set_field(name, v);
+            }
+        }
+        st.size = core::mem::size_of::<RzsStats>() as u32;
+        st
+    }
+}
+
 /// Linux `_IOC` encoding (asm-generic/ioctl.h, used by x86 and most architectures).
 pub const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
     (dir << 30) | ((size as u32) << 16) | ((RZS_IOC_MAGIC as u32) << 8) | nr
@@ -187,5 +262,65 @@ mod build_tests {
         assert_eq!(r.mem_used_total, u64::MAX);
         assert_eq!(r.mem_used_max, u64::MAX);
         assert_eq!(r.table_bytes, u64::MAX / 4096 * 10);
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    extern crate std;
+    use super::*;
+    use std::format;
+    use std::string::String;
+
+    fn sample() -> RzsStats {
+        // Every field distinct, so a field written or read under another's name shows.
+        let mut st = RzsStats {
+            size: core::mem::size_of::<RzsStats>() as u32,
+            ..Default::default()
+        };
+        for (i, (name, _)) in RzsStats::default().fields().iter().enumerate() {
+            assert!(st.set_field(name, 1000 + i as u64), "{name}");
+        }
+        st
+    }
+
+    #[test]
+    fn every_field_but_size_is_in_the_text_form() {
+        // 21 fields: the 22 of the struct less `size`.
+        assert_eq!(RZS_STAT_FIELDS, 21);
+        let st = sample();
+        let values: std::vec::Vec<u64> = st.fields().iter().map(|f| f.1).collect();
+        assert_eq!(values, (1000..1021).collect::<std::vec::Vec<_>>());
+        assert_eq!(st.fields()[0].0, "version");
+        assert_eq!(st.fields()[20].0, "swap_detach");
+    }
+
+    #[test]
+    fn text_round_trip() {
+        let st = sample();
+        let text: String = st
+            .fields()
+            .iter()
+            .map(|(n, v)| format!("{n} {v}\n"))
+            .collect();
+        assert_eq!(RzsStats::parse_text(&text), st);
+    }
+
+    #[test]
+    fn text_tolerates_new_and_malformed_lines() {
+        let got = RzsStats::parse_text(
+            "disksize 4096\nfuture_field 7\nflags x\nindex\nnum_reads 1 2\n\nindex 3\nversion 99999999999\n",
+        );
+        assert_eq!(
+            (got.disksize, got.index, got.flags, got.num_reads),
+            (4096, 3, 0, 0)
+        );
+        // version is a u32: a value that does not fit is not truncated.
+        assert_eq!(got.version, 0);
+        assert_eq!(got.size as usize, core::mem::size_of::<RzsStats>());
+        assert!(
+            !RzsStats::default().set_field("size", 1),
+            "size is not a text field"
+        );
     }
 }
