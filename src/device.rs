@@ -259,6 +259,17 @@ impl Device {
         Ok(())
     }
 
+    /// Claims the device for removal (hot_remove): `EBUSY` if it is open (mounted,
+    /// swapped on, open elsewhere) or being reset. Once claimed, no one can open it
+    /// again; the caller removes the disk.
+    pub(crate) fn claim_for_removal(&self, disk: DiskRef<'_>) -> Result {
+        let busy = disk.with_open_mutex(|| disk.openers() > 0 || self.claimed.swap(true, Relaxed));
+        if busy {
+            return Err(EBUSY);
+        }
+        Ok(())
+    }
+
     /// Reads or writes every page of a page-aligned bio, copying between the bio and
     /// this CPU's workspace page.
     fn do_rw(&self, store: &Store, bio: &Bio<'_>, write: bool) -> core::result::Result<(), StoreError> {

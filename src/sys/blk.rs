@@ -349,6 +349,13 @@ impl<T: Operations> GenDisk<T> {
         unsafe { bindings::set_capacity_and_notify(self.disk.as_ptr(), sectors) };
     }
 
+    /// The disk, as callbacks see it.
+    pub(crate) fn disk_ref(&self) -> DiskRef<'_> {
+        // SAFETY: `self.disk` is a live gendisk for as long as `self` is borrowed;
+        // `Opaque` is transparent over it.
+        DiskRef { disk: unsafe { &*(self.disk.as_ptr() as *const Opaque<bindings::gendisk>) } }
+    }
+
     /// The driver object serving the disk.
     pub(crate) fn dev(&self) -> &T {
         &self.dev

@@ -11,9 +11,11 @@
 //! - [`gate`]: an SRCU-protected pointer the I/O path reads and control replaces.
 //! - [`swap`]: the swap event notifiers and the swap state of a block device.
 //! - [`params`], [`sysfs`]: module parameters and sysfs attributes.
+//! - [`control`]: `/sys/class/rzs-control/` (hot_add, hot_remove).
 //! - [`ffi`]: the declarations of `src/helpers.c`.
 
 pub(crate) mod blk;
+pub(crate) mod control;
 pub(crate) mod ffi;
 pub(crate) mod gate;
 pub(crate) mod params;
