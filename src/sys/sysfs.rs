@@ -9,6 +9,11 @@
 //! - `mm_stat`: orig_data_size compr_data_size mem_used_total mem_limit
 //!   mem_used_max same_pages pages_compacted huge_pages (bytes or pages, as zram);
 //! - `io_stat`: failed_reads failed_writes invalid_io notify_free;
+//! - `debug_stat`: zram's layout, `version: 1` then write stalls and missed frees,
+//!   both 0 by construction in rzs (no writeback; a slot free never gives up);
+//! - `rzs_stat`: every field of `struct rzs_stats` as `name value` lines
+//!   (`rzs_core::abi::RzsStats::fields`), world-readable: what rzsctl shows a user
+//!   who cannot open the device node;
 //! - `debug_corrupt` (write-only, test only): writing a page index corrupts that
 //!   page's compressed object, when the module was loaded with `debug_corrupt=Y`
 //!   (otherwise `-EPERM`), so tests can prove a corrupt page reads as `-EIO`.
@@ -170,12 +175,23 @@ wo!(COMPACT, c"compact", |d, _disk, _input| {
 ro!(COMP_ALGORITHM, c"comp_algorithm", |_d, w| {
     let _ = writeln!(w, "[lz4]");
 });
+ro!(DEBUG_STAT, c"debug_stat", |_d, w| {
+    // zram's layout (version 1: write stalls, then frees missed because the slot
+    // was locked). Both are 0 by construction in rzs: it has no writeback to stall
+    // on, and a slot free waits for the slot's spinlock instead of giving up.
+    let _ = writeln!(w, "version: 1\n{:>8} {:>8}", 0, 0);
+});
+ro!(RZS_STAT, c"rzs_stat", |d, w| {
+    for (name, value) in d.stats().fields() {
+        let _ = writeln!(w, "{name} {value}");
+    }
+});
 wo!(DEBUG_CORRUPT, c"debug_corrupt", |d, _disk, input| {
     d.debug_corrupt(parse_u64(input).ok_or(code::EINVAL)?)?;
     Ok(())
 });
 
-const N_ATTRS: usize = 10;
+const N_ATTRS: usize = 12;
 static ATTRS: Table<bindings::attribute, { N_ATTRS + 1 }> = Table([
     &MM_STAT.0.attr,
     &IO_STAT.0.attr,
@@ -186,6 +202,8 @@ static ATTRS: Table<bindings::attribute, { N_ATTRS + 1 }> = Table([
     &MEM_USED_MAX.0.attr,
     &COMPACT.0.attr,
     &COMP_ALGORITHM.0.attr,
+    &DEBUG_STAT.0.attr,
+    &RZS_STAT.0.attr,
     &DEBUG_CORRUPT.0.attr,
     core::ptr::null(),
 ]);
@@ -200,9 +218,28 @@ static GROUP: Group = Group(bindings::attribute_group {
 pub(crate) static GROUPS: Table<bindings::attribute_group, 2> = Table([&GROUP.0, core::ptr::null()]);
 
 /// Writes formatted text into a sysfs `show` buffer (one page), truncating.
-struct PageBuf {
+///
+/// # Invariants
+///
+/// `buf` is a page-sized buffer this `PageBuf` may write, and `len < PAGE_SIZE`.
+pub(crate) struct PageBuf {
     buf: *mut u8,
     len: usize,
+}
+
+impl PageBuf {
+    /// # Safety
+    ///
+    /// `buf` is sysfs's page-sized `show` buffer, written by no one else while the
+    /// `PageBuf` lives.
+    pub(crate) unsafe fn new(buf: *mut c_char) -> Self {
+        PageBuf { buf: buf as *mut u8, len: 0 }
+    }
+
+    /// The bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
 }
 
 impl Write for PageBuf {
@@ -225,7 +262,8 @@ unsafe fn show(dev: *mut bindings::device, buf: *mut c_char, f: impl FnOnce(&Dev
     let Some(d) = (unsafe { crate::sys::blk::driver_of_device::<Device>(dev) }) else {
         return 0;
     };
-    let mut w = PageBuf { buf: buf as *mut u8, len: 0 };
+    // SAFETY: per the contract.
+    let mut w = unsafe { PageBuf::new(buf) };
     f(d, &mut w);
     w.len as isize
 }
@@ -259,7 +297,7 @@ unsafe fn store(
 }
 
 /// Parses a decimal number written to a sysfs file (one trailing newline allowed).
-fn parse_u64(bytes: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(bytes: &[u8]) -> Option<u64> {
     let s = core::str::from_utf8(bytes).ok()?;
     s.strip_suffix('\n').unwrap_or(s).parse().ok()
 }
