@@ -20,13 +20,15 @@ Without a DEVICE, lists every rzs device as a table. With a DEVICE and --size, \
 --mem-limit, --reset or --compact, configures it (reset first, then size, then \
 limit, then compaction); with a \
 DEVICE alone, shows its line of the table. `rzsctl stats DEVICE` shows every \
-counter of one device.
+counter of one device. --find picks a free device (adding one if needed) \
+instead of a named one; `rzsctl remove DEVICE` removes one.
 
 DEVICE is a device node such as /dev/rzs0, or just rzs0. SIZE is a whole number \
 of bytes with an optional binary suffix: 4G, 512M, 64KiB, 4096.
 
-Listing and statistics need read access to the device node; --size, \
---mem-limit, --reset and --compact need CAP_SYS_ADMIN.";
+Listing and statistics read the device node, or sysfs for a user who may not \
+open it; --size, --mem-limit, --reset, --compact, --find and remove need \
+CAP_SYS_ADMIN.";
 
 /// The help text's closing part: exit statuses and examples.
 pub fn after_help() -> String {
@@ -73,6 +75,11 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "rzsctl rzs0 --compact",
         "give back the pool memory that freed pages left sparse",
     ),
+    (
+        "rzsctl --find --size 2G",
+        "size the first free device (or a new one) and print its path",
+    ),
+    ("rzsctl remove rzs1", "remove rzs1 (it must not be in use)"),
 ];
 
 /// Parses a SIZE with rzs-core's parser (the one the module parameters use).
@@ -100,7 +107,8 @@ fn interval_arg(s: &str) -> Result<Duration, String> {
     long_about = LONG_ABOUT,
     after_help = after_help(),
     args_conflicts_with_subcommands = true,
-    group(ArgGroup::new("action").multiple(true).args(["size", "mem_limit", "reset", "compact"])),
+    group(ArgGroup::new("action").multiple(true).args(["size", "mem_limit", "reset", "compact", "find"])),
+    group(ArgGroup::new("target").args(["device", "find"])),
     group(ArgGroup::new("view").multiple(true)
         .args(["bytes", "raw", "json", "output", "output_all", "noheadings", "watch"])
         .conflicts_with("action")),
@@ -111,12 +119,17 @@ pub struct Cli {
     pub device: Option<String>,
 
     /// Give DEVICE a size (it must have none: reset it first); rounded up to 4K pages.
-    #[arg(short, long, value_name = "SIZE", value_parser = size_arg, requires = "device")]
+    #[arg(short, long, value_name = "SIZE", value_parser = size_arg, requires = "target")]
     pub size: Option<u64>,
 
     /// Limit the memory DEVICE may use (0: no limit).
-    #[arg(short, long, value_name = "SIZE", value_parser = size_arg, requires = "device")]
+    #[arg(short, long, value_name = "SIZE", value_parser = size_arg, requires = "target")]
     pub mem_limit: Option<u64>,
+
+    /// Use the first free device (no size yet), or add one if there is none, and
+    /// print its path; with --size and --mem-limit, set it up.
+    #[arg(short, long, conflicts_with_all = ["device", "reset", "compact"])]
+    pub find: bool,
 
     /// Free everything DEVICE holds and return it to size 0 (it must not be in use).
     #[arg(short, long, requires = "device")]
@@ -199,6 +212,12 @@ impl ListOpts {
 pub enum Command {
     /// Show every counter of one device.
     Stats(StatsArgs),
+    /// Remove a device (it must not be in use): /sys/class/rzs-control/hot_remove.
+    Remove {
+        /// The device (/dev/rzsN or rzsN).
+        #[arg(value_name = "DEVICE")]
+        device: String,
+    },
     /// Generate the man page or shell completions (for packaging).
     #[command(hide = true, subcommand)]
     Generate(Generate),
@@ -301,6 +320,28 @@ mod tests {
         let e = parse(&["rzs0", "--size", "1.5G"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("invalid size"), "{e}");
+    }
+
+    #[test]
+    fn find() {
+        let c = parse(&["--find", "--size", "1G"]).unwrap();
+        assert!(c.find && c.device.is_none());
+        assert_eq!(c.size, Some(1 << 30));
+        assert!(parse(&["-f"]).unwrap().find);
+        assert!(parse(&["-f", "-m", "64M"]).unwrap().find);
+        assert_eq!(err(&["--find", "rzs0"]), ErrorKind::ArgumentConflict);
+        assert_eq!(err(&["--find", "--reset"]), ErrorKind::ArgumentConflict);
+        assert_eq!(err(&["--find", "--compact"]), ErrorKind::ArgumentConflict);
+        assert_eq!(err(&["--find", "--json"]), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn remove_subcommand() {
+        match parse(&["remove", "/dev/rzs2"]).unwrap().command {
+            Some(Command::Remove { device }) => assert_eq!(device, "/dev/rzs2"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(err(&["remove"]), ErrorKind::MissingRequiredArgument);
     }
 
     #[test]

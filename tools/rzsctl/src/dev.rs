@@ -33,6 +33,8 @@ pub struct Paths {
     pub sys_module: PathBuf,
     /// The active swap areas (`/proc/swaps`).
     pub proc_swaps: PathBuf,
+    /// The control files, `hot_add` and `hot_remove` (`/sys/class/rzs-control`).
+    pub sys_class: PathBuf,
 }
 
 impl Default for Paths {
@@ -42,6 +44,7 @@ impl Default for Paths {
             sys_block: "/sys/block".into(),
             sys_module: "/sys/module/rzs".into(),
             proc_swaps: "/proc/swaps".into(),
+            sys_class: "/sys/class/rzs-control".into(),
         }
     }
 }
@@ -167,21 +170,42 @@ impl DeviceInfo {
     }
 }
 
+/// How a device is reached: its node, or (for a user who may not open the node)
+/// its statistics in sysfs.
+#[derive(Debug)]
+enum Access {
+    Node(File),
+    /// `/sys/block/rzsN/rzs_stat`: statistics only.
+    Sysfs(PathBuf),
+}
+
 /// An open rzs device.
 #[derive(Debug)]
 pub struct Device {
-    file: File,
+    access: Access,
     /// The path as the user named it (for messages).
     path: String,
 }
 
 impl Device {
     /// Opens DEVICE (`rzs0` or a path) read-only and checks it is an rzs device.
+    /// When the node may not be opened (a user outside the `disk` group), the
+    /// device's statistics are read from sysfs instead; changing it then fails
+    /// with "permission denied", as it would with the node.
     pub fn open(paths: &Paths, arg: &str) -> Result<Device> {
         let p = paths.resolve(arg);
         let path = p.display().to_string();
-        let file = File::open(&p).map_err(|e| open_error(paths, &p, &e).on(&path))?;
-        let dev = Device { file, path };
+        let access = match File::open(&p) {
+            Ok(f) => Access::Node(f),
+            Err(e) => {
+                let err = open_error(paths, &p, &e).on(&path);
+                match (err.kind, sysfs_stats_of(paths, &p)) {
+                    (Kind::PermissionDenied, Some(stat)) => Access::Sysfs(stat),
+                    _ => return Err(err),
+                }
+            }
+        };
+        let dev = Device { access, path };
         dev.stats()?; // ENOTTY and such: not an rzs device
         Ok(dev)
     }
@@ -190,8 +214,42 @@ impl Device {
         &self.path
     }
 
-    /// `RZS_IOC_GET_STATS`. Fields a kernel does not know stay 0.
+    /// The open node, or the error for a change that needs one.
+    fn node(&self, what: &str) -> Result<&File> {
+        match &self.access {
+            Access::Node(f) => Ok(f),
+            Access::Sysfs(_) => Err(Error::new(
+                Kind::PermissionDenied,
+                format!("permission denied: {what} needs CAP_SYS_ADMIN (run as root)"),
+            )
+            .on(&self.path)),
+        }
+    }
+
+    /// Locks the device for this process (`flock`, as zramctl does), so that two
+    /// `rzsctl --find` never pick the same device. `false` if another holds it.
+    pub fn try_lock(&self) -> Result<bool> {
+        let f = self.node("locking")?;
+        match rustix::fs::flock(f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(true),
+            Err(Errno::WOULDBLOCK) => Ok(false),
+            Err(e) => Err(errno_error(e, "locking").on(&self.path)),
+        }
+    }
+
+    /// The statistics: `RZS_IOC_GET_STATS`, or sysfs's text form. Fields a kernel
+    /// does not know stay 0.
     pub fn stats(&self) -> Result<RzsStats> {
+        let file = match &self.access {
+            Access::Node(f) => f,
+            Access::Sysfs(stat) => {
+                let text = std::fs::read_to_string(stat).map_err(|e| {
+                    Error::new(Kind::Other, format!("cannot read {}: {e}", stat.display()))
+                        .on(&self.path)
+                })?;
+                return Ok(RzsStats::parse_text(&text));
+            }
+        };
         let mut st = RzsStats {
             size: core::mem::size_of::<RzsStats>() as u32,
             ..RzsStats::default()
@@ -199,7 +257,7 @@ impl Device {
         // SAFETY: GET_STATS takes a pointer to a `struct rzs_stats`, which `RzsStats`
         // is (repr(C), checked against the C header by rzs-core's tests); the kernel
         // writes at most `size` bytes.
-        let r = unsafe { ioctl::ioctl(self.file.as_fd(), Updater::<GET_STATS, _>::new(&mut st)) };
+        let r = unsafe { ioctl::ioctl(file.as_fd(), Updater::<GET_STATS, _>::new(&mut st)) };
         r.map_err(|e| match e {
             Errno::NOTTY | Errno::INVAL => {
                 Error::new(Kind::NoDevice, "no such device: not an rzs device")
@@ -220,8 +278,9 @@ impl Device {
     /// `RZS_IOC_SET_DISKSIZE`. When the device already has a size, the message says
     /// which.
     pub fn set_disksize(&self, bytes: u64) -> Result<()> {
+        let file = self.node("setting the size")?;
         // SAFETY: SET_DISKSIZE takes a pointer to a __u64.
-        let r = unsafe { ioctl::ioctl(self.file.as_fd(), Setter::<SET_DISKSIZE, u64>::new(bytes)) };
+        let r = unsafe { ioctl::ioctl(file.as_fd(), Setter::<SET_DISKSIZE, u64>::new(bytes)) };
         r.map_err(|e| {
             match e {
                 Errno::BUSY => {
@@ -252,9 +311,9 @@ impl Device {
 
     /// `RZS_IOC_SET_MEM_LIMIT` (0: no limit).
     pub fn set_mem_limit(&self, bytes: u64) -> Result<()> {
+        let file = self.node("setting the memory limit")?;
         // SAFETY: SET_MEM_LIMIT takes a pointer to a __u64.
-        let r =
-            unsafe { ioctl::ioctl(self.file.as_fd(), Setter::<SET_MEM_LIMIT, u64>::new(bytes)) };
+        let r = unsafe { ioctl::ioctl(file.as_fd(), Setter::<SET_MEM_LIMIT, u64>::new(bytes)) };
         r.map_err(|e| {
             match e {
                 Errno::INVAL => Error::new(
@@ -274,8 +333,9 @@ impl Device {
 
     /// `RZS_IOC_RESET`: frees everything, back to size 0.
     pub fn reset(&self) -> Result<()> {
+        let file = self.node("resetting")?;
         // SAFETY: RESET takes no argument.
-        let r = unsafe { ioctl::ioctl(self.file.as_fd(), NoArg::<RESET>::new()) };
+        let r = unsafe { ioctl::ioctl(file.as_fd(), NoArg::<RESET>::new()) };
         r.map_err(|e| {
             match e {
                 Errno::BUSY => Error::new(
@@ -310,6 +370,118 @@ impl Device {
     /// The statistics with the name and swap state, for the views.
     pub fn info(&self, swaps: &[String]) -> Result<DeviceInfo> {
         Ok(DeviceInfo::new(self.stats()?, self.path.clone(), swaps))
+    }
+}
+
+/// `/sys/block/rzsN/rzs_stat` for the device node `node`, if it names an rzs
+/// device whose file exists (the node's name, or where a symlink leads).
+fn sysfs_stats_of(paths: &Paths, node: &Path) -> Option<PathBuf> {
+    let real = std::fs::canonicalize(node).unwrap_or_else(|_| node.to_path_buf());
+    let name = real.file_name()?.to_str()?;
+    rzs_index(name)?;
+    let stat = paths.sys_block.join(name).join("rzs_stat");
+    stat.exists().then_some(stat)
+}
+
+/// The first free device (no size, not locked by another `rzsctl --find`), locked
+/// for this process; else a new one from `hot_add`, as `zramctl --find` does.
+pub fn find_free(paths: &Paths) -> Result<Device> {
+    for name in paths.device_names()? {
+        let disksize = std::fs::read_to_string(paths.sys_block.join(&name).join("disksize"));
+        if disksize.map_or(true, |s| s.trim() != "0") {
+            continue;
+        }
+        let Ok(dev) = Device::open(paths, &name) else {
+            continue; // removed meanwhile, or being reset
+        };
+        // Locked, then checked again: another process may have sized it meanwhile.
+        if dev.try_lock()? && dev.stats()?.disksize == 0 {
+            return Ok(dev);
+        }
+    }
+    let index = hot_add(paths)?;
+    let name = format!("rzs{index}");
+    // devtmpfs creates the node as the disk is added; udev may still be moving it.
+    let mut tries = 0;
+    let dev = loop {
+        match Device::open(paths, &name) {
+            Ok(d) => break d,
+            Err(e) if e.kind == Kind::NoDevice && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    dev.try_lock()?;
+    Ok(dev)
+}
+
+/// Creates a device (`hot_add`); its index.
+pub fn hot_add(paths: &Paths) -> Result<u32> {
+    let file = paths.sys_class.join("hot_add");
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| control_error(paths, &file, &e, "adding a device"))?;
+    text.trim().parse().map_err(|_| {
+        Error::new(
+            Kind::Other,
+            format!("{} answered {:?}, not an index", file.display(), text),
+        )
+    })
+}
+
+/// Removes device DEVICE (`hot_remove`).
+pub fn hot_remove(paths: &Paths, arg: &str) -> Result<()> {
+    let p = paths.resolve(arg);
+    let path = p.display().to_string();
+    let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+    let Some(index) = real
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(rzs_index)
+    else {
+        return Err(Error::new(Kind::NoDevice, "no such device: not an rzs device").on(path));
+    };
+    let file = paths.sys_class.join("hot_remove");
+    std::fs::write(&file, format!("{index}\n")).map_err(|e| {
+        match Errno::from_io_error(&e) {
+            Some(Errno::BUSY) => Error::new(
+                Kind::Busy,
+                "busy: the device is in use (mounted, swapped on, open or being reset)",
+            ),
+            Some(Errno::NODEV) => {
+                let have = paths.device_names().unwrap_or_default();
+                let list = if have.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (rzs devices: {})", have.join(" "))
+                };
+                Error::new(Kind::NoDevice, format!("no such device{list}"))
+            }
+            _ => control_error(paths, &file, &e, "removing a device"),
+        }
+        .on(&path)
+    })
+}
+
+/// Why using a control file failed.
+fn control_error(paths: &Paths, file: &Path, e: &io::Error, what: &str) -> Error {
+    match Errno::from_io_error(e) {
+        Some(Errno::NOENT) if !paths.module_loaded() => module_not_loaded(),
+        Some(Errno::NOENT) => Error::new(
+            Kind::Other,
+            format!(
+                "{} missing: this rzs module cannot add or remove devices",
+                file.display()
+            ),
+        ),
+        Some(Errno::ACCESS | Errno::PERM) => permission_denied(what),
+        Some(Errno::NOSPC) => Error::new(
+            Kind::Other,
+            format!("{what}: every device index (0-255) is taken"),
+        ),
+        Some(err) => errno_error(err, what),
+        None => Error::new(Kind::Other, format!("{what}: {e}")),
     }
 }
 
@@ -399,6 +571,7 @@ mod tests {
                 sys_block: root.join("sys/block"),
                 sys_module: root.join("sys/module/rzs"),
                 proc_swaps: root.join("proc/swaps"),
+                sys_class: root.join("sys/class/rzs-control"),
             };
             std::fs::create_dir_all(&paths.dev).unwrap();
             std::fs::create_dir_all(&paths.sys_block).unwrap();
@@ -529,6 +702,57 @@ mod tests {
             e.to_string()
                 .ends_with(": no such device: not an rzs device"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn hot_remove_writes_the_index() {
+        let f = Fake::new(true, &["rzs0"]);
+        std::fs::create_dir_all(&f.paths.sys_class).unwrap();
+        let file = f.paths.sys_class.join("hot_remove");
+        std::fs::write(&file, b"").unwrap();
+        hot_remove(&f.paths, "/dev/rzs12").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "12\n");
+        hot_remove(&f.paths, "rzs3").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "3\n");
+        let e = hot_remove(&f.paths, "sda").unwrap_err();
+        assert_eq!(e.kind, Kind::NoDevice);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "3\n");
+    }
+
+    #[test]
+    fn control_files_missing() {
+        let f = Fake::new(false, &[]);
+        assert_eq!(hot_add(&f.paths).unwrap_err().kind, Kind::NoModule);
+        let f = Fake::new(true, &[]);
+        let e = hot_add(&f.paths).unwrap_err();
+        assert!(e.message.contains("cannot add or remove devices"), "{e}");
+        std::fs::create_dir_all(&f.paths.sys_class).unwrap();
+        std::fs::write(f.paths.sys_class.join("hot_add"), b"7\n").unwrap();
+        assert_eq!(hot_add(&f.paths).unwrap(), 7);
+        std::fs::write(f.paths.sys_class.join("hot_add"), b"x\n").unwrap();
+        assert_eq!(hot_add(&f.paths).unwrap_err().kind, Kind::Other);
+    }
+
+    #[test]
+    fn sysfs_stats_file_of_a_node() {
+        let f = Fake::new(true, &["rzs0", "rzs1"]);
+        std::fs::write(f.paths.sys_block.join("rzs0/rzs_stat"), b"disksize 8192\n").unwrap();
+        let p = sysfs_stats_of(&f.paths, &f.paths.dev.join("rzs0")).unwrap();
+        assert_eq!(p, f.paths.sys_block.join("rzs0/rzs_stat"));
+        // No rzs_stat (an older module), or not an rzs name: no fallback.
+        assert_eq!(sysfs_stats_of(&f.paths, &f.paths.dev.join("rzs1")), None);
+        assert_eq!(sysfs_stats_of(&f.paths, Path::new("/dev/null")), None);
+        let d = Device {
+            access: Access::Sysfs(p),
+            path: "/dev/rzs0".into(),
+        };
+        assert_eq!(d.stats().unwrap().disksize, 8192);
+        let e = d.set_disksize(4096).unwrap_err();
+        assert_eq!(e.kind, Kind::PermissionDenied);
+        assert_eq!(
+            e.to_string(),
+            "/dev/rzs0: permission denied: setting the size needs CAP_SYS_ADMIN (run as root)"
         );
     }
 

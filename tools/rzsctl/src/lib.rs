@@ -31,6 +31,8 @@ pub fn run_with(paths: &Paths, cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Stats(ref a)) => stats(paths, a),
         Some(Command::Generate(ref g)) => generate(g),
+        Some(Command::Remove { ref device }) => dev::hot_remove(paths, device),
+        None if cli.find => find(paths, &cli),
         None if cli.size.is_some() || cli.mem_limit.is_some() || cli.reset || cli.compact => {
             configure(paths, &cli)
         }
@@ -56,6 +58,19 @@ fn configure(paths: &Paths, cli: &Cli) -> Result<()> {
         dev.compact(paths)?;
     }
     Ok(())
+}
+
+/// `--find`: a free device (or a new one), set up with `--size` and `--mem-limit`
+/// while it is locked; prints its path.
+fn find(paths: &Paths, cli: &Cli) -> Result<()> {
+    let dev = dev::find_free(paths)?;
+    if let Some(limit) = cli.mem_limit {
+        dev.set_mem_limit(limit)?;
+    }
+    if let Some(size) = cli.size {
+        dev.set_disksize(size)?;
+    }
+    emit(&format!("{}\n", dev.path()))
 }
 
 /// The devices to list: DEVICE, or every rzs device.
