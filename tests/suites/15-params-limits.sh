@@ -23,7 +23,7 @@ bad() { # bad PARAM MESSAGE-REGEX
 	if insmod "$RZS_KO" "$1" 2>/dev/null; then rmmod rzs; return 1; fi
 	dmesg | grep -Eq "rzs: .*$2"
 }
-ok "num_devices=0 refused with a message" bad num_devices=0 "num_devices=0 is out of range"
+ok "num_devices=257 refused with a message" bad num_devices=257 "num_devices=257 is out of range"
 ok "disksize=12Q refused with a message" bad disksize=12Q "invalid disksize"
 ok "disksize=2T refused with a message" bad disksize=2T "disksize=.* is out of range"
 ok "swap_notify=bogus refused with a message" bad swap_notify=bogus "invalid swap_notify"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # zram-compatible sysfs in /sys/block/rzs0: disksize (rw), initstate, reset (EBUSY
 # while open), mem_limit (rw, validated), mem_used_max (write 0 to restart the peak),
-# comp_algorithm, compact with pages_compacted (fragmentation after frees, memory
+# comp_algorithm, debug_stat, rzs_stat (world-readable), compact with pages_compacted (fragmentation after frees, memory
 # given back, data intact); every write needs CAP_SYS_ADMIN; reset clears what zram's
 # does (mem_limit included).
 # cost: 25 s (under TCG, std kernel: how make test deals suites out to its guests)
@@ -23,7 +23,7 @@ wr() {
 noadmin() { setpriv --bounding-set=-sys_admin --inh-caps=-sys_admin "$@"; }
 mm() { read -r -a m <$S/mm_stat; echo "${m[$1]}"; }
 
-plan 37
+plan 39
 ok "insmod (one device, unsized)" load_rzs
 is "initstate 0 before sizing" "$(cat $S/initstate)" 0
 is "comp_algorithm: [lz4]" "$(cat $S/comp_algorithm)" "[lz4]"
@@ -102,6 +102,12 @@ rc=$?
 check "[ $rc != 0 ] && grep -q 'permission denied: compacting needs CAP_SYS_ADMIN' <<<'$out'" \
 	"rzsctl --compact without CAP_SYS_ADMIN: refused with a clear message"
 ok "rzsctl /dev/rzs0 --compact" "$rzsctl" /dev/rzs0 --compact
+
+# debug_stat in zram's layout; rzs_stat: every counter, readable by anyone.
+is "debug_stat: zram's version 1 layout" "$(head -1 $S/debug_stat) $(sed -n 2p $S/debug_stat | wc -w)" "version: 1 2"
+want=$("$rzsctl" stats /dev/rzs0 --json | python3 -c 'import json,sys; o=json.load(sys.stdin); print(o["disksize"], o["pages_stored"], o["num_writes"])')
+got=$(setpriv --reuid=65534 --regid=65534 --clear-groups cat $S/rzs_stat | awk '$1=="disksize"||$1=="pages_stored"||$1=="num_writes"{v[$1]=$2} END{print v["disksize"], v["pages_stored"], v["num_writes"]}')
+is "rzs_stat (read by nobody) has the counters the ioctl gives" "$got" "$want"
 
 # Reset: refused while open, then clears what zram's does.
 wr mem_limit 32M >/dev/null
