@@ -80,6 +80,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "size the first free device (or a new one) and print its path",
     ),
     ("rzsctl remove rzs1", "remove rzs1 (it must not be in use)"),
+    (
+        "rzsctl setup",
+        "make the devices of /etc/rzs.conf swap (what rzs-setup.service runs at boot)",
+    ),
 ];
 
 /// Parses a SIZE with rzs-core's parser (the one the module parameters use).
@@ -218,9 +222,25 @@ pub enum Command {
         #[arg(value_name = "DEVICE")]
         device: String,
     },
+    /// Make the devices of the config file swap (at boot, from rzs-setup.service):
+    /// load the module, add, size, limit, mkswap and swapon each.
+    Setup(ConfigArgs),
+    /// Undo setup for the devices of the config file: swapoff, reset and remove each.
+    Teardown(ConfigArgs),
     /// Generate the man page or shell completions (for packaging).
     #[command(hide = true, subcommand)]
     Generate(Generate),
+}
+
+/// The config file of `setup` and `teardown`.
+pub const DEFAULT_CONFIG: &str = "/etc/rzs.conf";
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The config file: one [rzsN] section per device, with size (MiB, an
+    /// expression such as min(ram / 2, 4096)), mem-limit and swap-priority.
+    #[arg(short, long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub config: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +362,19 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(err(&["remove"]), ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn setup_and_teardown() {
+        match parse(&["setup"]).unwrap().command {
+            Some(Command::Setup(a)) => assert_eq!(a.config, std::path::Path::new(DEFAULT_CONFIG)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["teardown", "-c", "/tmp/x.conf"]).unwrap().command {
+            Some(Command::Teardown(a)) => assert_eq!(a.config, std::path::Path::new("/tmp/x.conf")),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["setup", "rzs0"]).is_err());
     }
 
     #[test]

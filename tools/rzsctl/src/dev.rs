@@ -35,6 +35,8 @@ pub struct Paths {
     pub proc_swaps: PathBuf,
     /// The control files, `hot_add` and `hot_remove` (`/sys/class/rzs-control`).
     pub sys_class: PathBuf,
+    /// The machine's memory (`/proc/meminfo`), for the config's `ram`.
+    pub proc_meminfo: PathBuf,
 }
 
 impl Default for Paths {
@@ -45,6 +47,7 @@ impl Default for Paths {
             sys_module: "/sys/module/rzs".into(),
             proc_swaps: "/proc/swaps".into(),
             sys_class: "/sys/class/rzs-control".into(),
+            proc_meminfo: "/proc/meminfo".into(),
         }
     }
 }
@@ -572,6 +575,7 @@ mod tests {
                 sys_module: root.join("sys/module/rzs"),
                 proc_swaps: root.join("proc/swaps"),
                 sys_class: root.join("sys/class/rzs-control"),
+                proc_meminfo: root.join("proc/meminfo"),
             };
             std::fs::create_dir_all(&paths.dev).unwrap();
             std::fs::create_dir_all(&paths.sys_block).unwrap();

@@ -5,13 +5,16 @@
 //!   the shell completions ([`man`]);
 //! * [`dev`]: finding devices and the ioctls of `include/uapi/linux/rzs.h`;
 //! * [`output`]: the table, JSON and statistics views, rendered from plain values;
+//! * [`config`], [`setup`]: `/etc/rzs.conf` and `rzsctl setup` / `teardown`;
 //! * [`error`]: one-line errors and their exit codes.
 
 pub mod cli;
+pub mod config;
 pub mod dev;
 pub mod error;
 pub mod man;
 pub mod output;
+pub mod setup;
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -32,6 +35,8 @@ pub fn run_with(paths: &Paths, cli: Cli) -> Result<()> {
         Some(Command::Stats(ref a)) => stats(paths, a),
         Some(Command::Generate(ref g)) => generate(g),
         Some(Command::Remove { ref device }) => dev::hot_remove(paths, device),
+        Some(Command::Setup(ref a)) => setup::setup(paths, &a.config),
+        Some(Command::Teardown(ref a)) => setup::teardown(paths, &a.config),
         None if cli.find => find(paths, &cli),
         None if cli.size.is_some() || cli.mem_limit.is_some() || cli.reset || cli.compact => {
             configure(paths, &cli)
