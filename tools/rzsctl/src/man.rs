@@ -98,6 +98,10 @@ pub fn render_man(w: &mut dyn Write) -> io::Result<()> {
     for (cmd, what) in EXAMPLES {
         writeln!(w, ".TP\n\\fB{}\\fR\n{}", roff(cmd), roff(what))?;
     }
+    writeln!(w, ".SH FILES")?;
+    for (file, what) in FILES {
+        writeln!(w, ".TP\n\\fI{}\\fR\n{}", roff(file), roff(what))?;
+    }
     writeln!(
         w,
         ".SH \"SEE ALSO\"\n\\fBzramctl\\fR(8), \\fBswapon\\fR(8), \\fBmkswap\\fR(8)"
@@ -107,6 +111,30 @@ pub fn render_man(w: &mut dyn Write) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// (file, what it is), for the FILES section.
+const FILES: &[(&str, &str)] = &[
+    (
+        "/etc/rzs.conf",
+        "The devices rzsctl setup makes swap (at boot, from rzs-setup.service). One [rzsN] \
+         section per device, with: size, in MiB: a number or an expression of ram (the \
+         machine's RAM in MiB), + - * / ( ), min(...) and max(...), where a number may carry \
+         a binary unit (4G = 4096); 0 leaves the device out. mem-limit, in MiB, the same \
+         way (default: none). swap-priority, -1 to 32767 (default 100). Lines are \
+         key = value; # and ; start comments. Example: [rzs0] size = min(ram / 2, 4096).",
+    ),
+    (
+        "/sys/class/rzs-control/hot_add, hot_remove",
+        "Reading hot_add adds a device and prints its index; writing an index to hot_remove \
+         removes that device (what --find and remove use).",
+    ),
+    (
+        "/sys/block/rzsN/",
+        "zram's files (disksize, reset, mem_limit, mm_stat, io_stat, compact, ...), and \
+         rzs_stat: every counter as name value lines, readable by anyone, which rzsctl \
+         reads when it cannot open the device node.",
+    ),
+];
 
 /// Writes completions for `shell`.
 pub fn render_completions(shell: Shell, w: &mut dyn Write) {
@@ -135,6 +163,8 @@ mod tests {
             ".SH COLUMNS",
             ".SH \"EXIT STATUS\"",
             ".SH EXAMPLES",
+            ".SH FILES",
+            "/etc/rzs.conf",
             "\\fBNOTIFY\\-FREE\\fR",
             "\\-\\-mem\\-limit",
         ] {
