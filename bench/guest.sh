@@ -5,7 +5,7 @@
 # DEV.REP.CASE; bench/report.py turns them into the summary on the host.
 #
 #   bench/guest.sh OUT
-# Environment: BENCH_REPS (3), BENCH_FIO_MB (64: data per fio case, the corpus size),
+# Environment: BENCH_REPS (5), BENCH_FIO_MB (64: data per fio case, the corpus size),
 # BENCH_FIO_SECS (4: time-based fio runs), BENCH_SWAP_LIMIT_MB (memory the swap
 # workload may use, a memory cgroup limit: 160), BENCH_SWAP_MB (its working set:
 # 2.5x that), RZS_KO, RZS_ROOT.
@@ -22,8 +22,9 @@ rzsctl=$RZS_ROOT/target/release/rzsctl
 memtest=$RZS_ROOT/target/release/rzs-memtest
 corpus=$OUT/corpus.bin
 swap_corpus=$OUT/swap-corpus.bin
+heap_corpus=$OUT/swap-heap.bin
 raw=$OUT/raw
-reps=${BENCH_REPS:-3}
+reps=${BENCH_REPS:-5}
 fio_mb=${BENCH_FIO_MB:-64}
 secs=${BENCH_FIO_SECS:-4}
 ncpu=$(nproc)
@@ -122,23 +123,45 @@ bench_meta() { # DEV REP
 	reset "$dev"
 }
 
-bench_swap() { # DEV REP
-	local dev=$1 rep=$2 o0 i0 t0 t1 rc=0
-	say "$dev rep $rep: swap, ${swap_mb} MiB working set in a ${swap_limit_mb} MiB memory cgroup"
+# bench_swap DEV REP CASE: a verified swap workload on DEV, timed. CASE:
+#   swap       one process, corpus pages (binaries, text, .gz, zero, same-filled);
+#   swap-heap  one process, heap-like anonymous memory (pointers, small integers,
+#              short runs: rzs_bench::heap_page);
+#   swap-2p    two processes at once in the same cgroup, half the working set each,
+#              corpus pages with different seeds.
+# Raw: DEV.REP.CASE ("rc t0 t1 pswpout pswpin") and DEV.REP.CASE[-a|-b].log.
+bench_swap() {
+	local dev=$1 rep=$2 case=$3 o0 i0 t0 t1 rc=0 pa pb rca=0 rcb=0
+	local what=(--size "$swap_mb" --corpus "$swap_corpus")
+	[ "$case" = swap-heap ] && what=(--size "$swap_mb" --corpus "$heap_corpus")
+	say "$dev rep $rep: $case, ${swap_mb} MiB working set in a ${swap_limit_mb} MiB memory cgroup"
 	setup "$dev" 2G
 	mkswap "$(path_of "$dev")" >/dev/null
 	swapon -p 100 "$(path_of "$dev")"
+	memcg_limit "$swap_limit_mb"
 	o0=$(vm pswpout) i0=$(vm pswpin) t0=$(date +%s.%N)
-	run_limited "$swap_limit_mb" "$memtest" --size "$swap_mb" --corpus "$swap_corpus" --seed $((rep + 1)) --order both --passes 2 \
-		>"$raw/$dev.$rep.swap.log" 2>&1 || rc=$?
+	if [ "$case" = swap-2p ]; then
+		in_memcg "$memtest" --size $((swap_mb / 2)) --corpus "$swap_corpus" --seed $((2 * rep + 1)) --order both --passes 2 \
+			>"$raw/$dev.$rep.$case-a.log" 2>&1 &
+		pa=$!
+		in_memcg "$memtest" --size $((swap_mb / 2)) --corpus "$swap_corpus" --seed $((2 * rep + 2)) --order both --passes 2 \
+			>"$raw/$dev.$rep.$case-b.log" 2>&1 &
+		pb=$!
+		wait $pa || rca=$?
+		wait $pb || rcb=$?
+		rc=$((rca | rcb))
+	else
+		in_memcg "$memtest" "${what[@]}" --seed $((rep + 1)) --order both --passes 2 \
+			>"$raw/$dev.$rep.$case.log" 2>&1 || rc=$?
+	fi
 	t1=$(date +%s.%N)
-	echo "$rc $t0 $t1 $(($(vm pswpout) - o0)) $(($(vm pswpin) - i0))" >"$raw/$dev.$rep.swap"
+	echo "$rc $t0 $t1 $(($(vm pswpout) - o0)) $(($(vm pswpin) - i0))" >"$raw/$dev.$rep.$case"
 	memcg_cleanup
 	sleep 2
-	mm_stat "$dev" >"$raw/$dev.$rep.stale.mm_stat"
+	mm_stat "$dev" >"$raw/$dev.$rep.$case.stale.mm_stat"
 	swapoff "$(path_of "$dev")"
 	reset "$dev"
-	[ $rc = 0 ] || { echo "rzs-memtest failed on $dev (exit $rc)" >&2; return 1; }
+	[ $rc = 0 ] || { echo "rzs-memtest failed on $dev in $case (exit $rc)" >&2; return 1; }
 }
 
 say "guest: $ncpu CPUs, $((mem_kb / 1024)) MiB RAM, $(uname -r); reps $reps"
@@ -151,7 +174,9 @@ for rep in $(seq 0 $((reps - 1))); do
 	[ $((rep % 2)) = 1 ] && order=(zram rzs)
 	for dev in "${order[@]}"; do bench_fio "$dev" "$rep"; done
 	for dev in "${order[@]}"; do bench_meta "$dev" "$rep"; done
-	for dev in "${order[@]}"; do bench_swap "$dev" "$rep"; done
+	for case in swap swap-heap swap-2p; do
+		for dev in "${order[@]}"; do bench_swap "$dev" "$rep" "$case"; done
+	done
 done
 unload_rzs
 say "bench done"

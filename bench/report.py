@@ -6,7 +6,8 @@
 
 OUT holds codec.json (rzs-codec-bench) and raw/ (bench/guest.sh: fio JSON, mm_stat
 snapshots, swap and table measurements, named DEV.REP.CASE). Every figure is the median
-over the repetitions, with min and max; ratios are rzs / zram of the medians.
+over the repetitions, with min and max; a ratio rzs / zram is the median [min-max] of
+the per-repetition ratios (the devices alternate within each repetition).
 """
 import datetime
 import glob
@@ -64,13 +65,20 @@ cases = {}  # name -> {"unit", "better", "rzs", "zram", "ratio"}
 
 
 def add(group, name, unit, better, runs):
+    """A case: each device's median [min-max] over the reps, and the rzs/zram ratio:
+    the median [min-max] of the per-rep ratios (rep i of rzs over rep i of zram, run
+    next to each other), or of the medians when the reps do not pair up."""
     c = {"group": group, "unit": unit, "better": better}
     for d in DEVS:
         c[d] = summary(runs[d])
+    c["ratio"] = c["ratio_min"] = c["ratio_max"] = None
     if c["rzs"] and c["zram"] and c["zram"]["median"]:
-        c["ratio"] = c["rzs"]["median"] / c["zram"]["median"]
-    else:
-        c["ratio"] = None
+        r, z = runs["rzs"], runs["zram"]
+        if len(r) == len(z) and all(z):
+            per = [a / b for a, b in zip(r, z)]
+            c["ratio"], c["ratio_min"], c["ratio_max"] = statistics.median(per), min(per), max(per)
+        else:
+            c["ratio"] = c["rzs"]["median"] / c["zram"]["median"]
     cases[name] = c
 
 
@@ -122,21 +130,29 @@ def mismatches(p):
     return int(m.group(1)) if m else None
 
 
-add("Swap", "swap workload time", "s", "lower", runs_of("swap", swap_field(0)))
-add("Swap", "pages swapped out", "pages", "-", runs_of("swap", swap_field(1)))
-add("Swap", "pages swapped in", "pages", "-", runs_of("swap", swap_field(2)))
-add("Swap", "swap: sequential verified pass", "MiB/s", "higher", runs_of("swap.log", swap_pass("seq")))
-add("Swap", "swap: random verified pass", "MiB/s", "higher", runs_of("swap.log", swap_pass("random")))
-bad = runs_of("swap.log", mismatches)
-if any(x != 0 for d in DEVS for x in bad[d]) or not all(bad[d] for d in DEVS):
-    raise SystemExit(f"report: swap verification failed or missing: {bad}")
+SWAP_CASES = {
+    "swap": ("swap", ["swap.log"]),
+    "swap-heap": ("swap, heap pages", ["swap-heap.log"]),
+    "swap-2p": ("swap, 2 processes", ["swap-2p-a.log", "swap-2p-b.log"]),
+}
+for case, (label, logs) in SWAP_CASES.items():
+    add("Swap", f"{label}: workload time", "s", "lower", runs_of(case, swap_field(0)))
+    add("Swap", f"{label}: pages swapped out", "pages", "-", runs_of(case, swap_field(1)))
+    add("Swap", f"{label}: pages swapped in", "pages", "-", runs_of(case, swap_field(2)))
+    if len(logs) == 1:
+        add("Swap", f"{label}: sequential verified pass", "MiB/s", "higher", runs_of(logs[0], swap_pass("seq")))
+        add("Swap", f"{label}: random verified pass", "MiB/s", "higher", runs_of(logs[0], swap_pass("random")))
+    for log in logs:
+        bad = runs_of(log, mismatches)
+        if any(x != 0 for d in DEVS for x in bad[d]) or not all(bad[d] for d in DEVS):
+            raise SystemExit(f"report: {case} verification failed or missing ({log}): {bad}")
 
 # 3. Memory.
 for data in ("comp", "corpus"):
     add("Memory", f"{data} data stored", "MiB", "-", runs_of(f"{data}.mm_stat", lambda p: mm_stat(p, "orig") / MIB))
     add("Memory", f"{data} data: memory used", "MiB", "lower", runs_of(f"{data}.mm_stat", lambda p: mm_stat(p, "mem_used") / MIB))
-add("Memory", "stale memory after the swap workload exits", "MiB", "lower", runs_of("stale.mm_stat", lambda p: mm_stat(p, "mem_used") / MIB))
-add("Memory", "stale pages after the swap workload exits", "pages", "lower", runs_of("stale.mm_stat", lambda p: mm_stat(p, "orig") / 4096))
+add("Memory", "stale memory after the swap workload exits", "MiB", "lower", runs_of("swap.stale.mm_stat", lambda p: mm_stat(p, "mem_used") / MIB))
+add("Memory", "stale pages after the swap workload exits", "pages", "lower", runs_of("swap.stale.mm_stat", lambda p: mm_stat(p, "orig") / 4096))
 
 
 def meta_field(i):
@@ -196,10 +212,19 @@ lines = [
     "*comp* = fio compressible buffers (half random, half zero per 512 B), "
     "*zero* = zero pages (no codec, no allocator: the block path and slot table alone), "
     "*corpus* = pages cut from this machine's binaries, text and .gz files plus zero and "
-    f"same-filled pages. Swap: {meta['swap_mb']} MiB working set of corpus pages in a "
-    f"{meta['swap_limit_mb']} MiB memory cgroup (2.5x), one sequential and one random verified pass.",
+    f"same-filled pages. Swap: {meta['swap_mb']} MiB working set in a "
+    f"{meta['swap_limit_mb']} MiB memory cgroup (2.5x), one sequential and one random verified pass: "
+    "of corpus pages (*swap*), of heap-like anonymous memory (*heap pages*: pointers, small "
+    "integers, short runs), and corpus pages in two processes at once with half the set each "
+    "(*2 processes*). rzs/zram: the median [min-max] of the per-repetition ratios.",
     "",
 ]
+
+
+def ratio_cell(c):
+    if c["ratio_min"] is None:
+        return fmt(c["ratio"])
+    return f"{fmt(c['ratio'])} [{fmt(c['ratio_min'])}-{fmt(c['ratio_max'])}]"
 
 
 def cell(c, d):
@@ -211,7 +236,7 @@ for group in dict.fromkeys(c["group"] for c in cases.values()):
     lines += ["", f"## {group}", "", "| case | unit | rzs | zram | rzs/zram | ahead |", "|---|---|---|---|---|---|"]
     for name, c in cases.items():
         if c["group"] == group:
-            lines.append(f"| {name} | {c['unit']} | {cell(c, 'rzs')} | {cell(c, 'zram')} | {fmt(c['ratio'])} | {verdict(c)} |")
+            lines.append(f"| {name} | {c['unit']} | {cell(c, 'rzs')} | {cell(c, 'zram')} | {ratio_cell(c)} | {verdict(c)} |")
 lines += [
     "",
     "## Codec in userspace (not what the kernel runs): lz4_flex 0.14.0 vs liblz4 "
@@ -260,14 +285,18 @@ fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 0.32 * len(tp) + 2), gridspec_kw
 ys = range(len(tp))
 h = 0.4
 ratios = [c["ratio"] for _, c in tp]
-a1.barh(list(ys), ratios, 0.6, color=["#2a9d4b" if r >= 1 else "#c0504d" for r in ratios])
+err = [
+    [r - (c["ratio_min"] if c["ratio_min"] is not None else r) for r, (_, c) in zip(ratios, tp)],
+    [(c["ratio_max"] if c["ratio_max"] is not None else r) - r for r, (_, c) in zip(ratios, tp)],
+]
+a1.barh(list(ys), ratios, 0.6, xerr=err, capsize=2, color=["#2a9d4b" if r >= 1 else "#c0504d" for r in ratios])
 a1.axvline(1.0, color="black", lw=1)
-a1.set_xlim(0, max([1.2] + [r * 1.15 for r in ratios]))
+a1.set_xlim(0, max([1.2] + [r * 1.15 for r in ratios] + [c["ratio_max"] * 1.05 for _, c in tp if c["ratio_max"]]))
 for y, r in zip(ys, ratios):
     a1.text(r, y, f" {r:.2f}", va="center", fontsize=8)
 a1.set_yticks(list(ys), [n for n, _ in tp], fontsize=8)
 a1.invert_yaxis()
-a1.set_xlabel("rzs median / zram median (> 1: rzs faster)")
+a1.set_xlabel("rzs / zram, median of the repetitions with min-max (> 1: rzs faster)")
 a1.set_title("Throughput ratio, higher is better for rzs")
 ym = range(len(mem))
 a2.barh([y - h / 2 for y in ym], [c["rzs"]["median"] for _, c in mem], h, label="rzs", color="#2a7ab9")

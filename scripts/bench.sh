@@ -4,7 +4,8 @@
 # Builds the page corpus from this machine's files, runs rzs-codec-bench natively,
 # boots the test kernel once for bench/guest.sh, then bench/report.py writes
 # bench/results/{latest.json,summary.md,chart.png}.
-# Environment: BENCH_REPS, BENCH_FIO_MB, BENCH_FIO_SECS, BENCH_SWAP_MB (bench/guest.sh),
+# Environment: BENCH_REPS, BENCH_FIO_MB, BENCH_FIO_SECS, BENCH_SWAP_MB,
+# BENCH_SWAP_LIMIT_MB (bench/guest.sh),
 # BENCH_VM_MEM (guest RAM, default 512M), BENCH_CPU (QEMU CPU model, default
 # max,-erms,-fsrm; see below), RZS_OUT.
 set -euo pipefail
@@ -27,6 +28,11 @@ fi
 log "page corpus from this machine's files: $BENCH_FIO_MB MiB for block I/O, 16 MiB for swap"
 "$root/target/release/rzs-corpus" --out "$out/corpus.bin" --mib "$BENCH_FIO_MB" --seed 1
 "$root/target/release/rzs-corpus" --out "$out/swap-corpus.bin" --mib 16 --seed 2 >/dev/null
+# Heap-like anonymous memory for the heap swap case (rzs_bench::heap_page, what swap
+# carries most): the heap class of rzs-codec-pages, 16 MiB.
+rm -rf "$out/heap" && mkdir -p "$out/heap"
+"$root/target/release/rzs-codec-pages" --dir "$out/heap" --pages 4096 --seed 3 >/dev/null
+mv "$out/heap/heap.pages" "$out/swap-heap.bin" && rm -rf "$out/heap"
 log "codec in userspace (not as the kernel runs it): lz4_flex vs liblz4 on the corpus"
 ws=$("$root/scripts/patched-ws.sh")
 (cd "$ws" && cargo build --release -q -p rzs-bench) || die "cargo build of the codec benchmark (patched lz4_flex) failed"
