@@ -10,7 +10,8 @@
 #      kernel log for BUG / Oops / WARNING / KASAN / lockdep / kmemleak reports
 # Prints "N passed, N failed, N skipped" and exits non-zero on any failure.
 #   scripts/test.sh KDIR [SUITE...]     (RZS_GUEST_ONLY=1: step 2 only; RZS_QUICK=1:
-#                                        make check's subset of step 1)
+#                                        make check's subset of step 1; RZS_VM: the
+#                                        guest runner, default tests/vm.sh)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -162,13 +163,15 @@ start=$(date +%s)
 # guest per 2 host cores: one TCG guest already keeps both cores of this machine kind
 # busy (measured: two guests at once took 412 s against one guest's 431 s, each suite
 # 2-3x slower), so a second only pays on a machine with more cores.
+# RZS_VM: another runner with tests/vm.sh's interface (scripts/arm64.sh: tests/arm64/vm.sh).
+vm=${RZS_VM:-$root/tests/vm.sh}
 lanes=${RZS_LANES:-$(($(nproc 2>/dev/null || echo 2) / 2))}
 [ "$lanes" -ge 1 ] 2>/dev/null || lanes=1
 [ ${#suites[@]} -lt "$lanes" ] && lanes=${#suites[@]}
 rm -rf "$out"/lane[0-9]*
 if [ "$lanes" -le 1 ]; then
 	lane_dirs=("$out")
-	"$root/tests/vm.sh" "$kdir" "$out" suites "${suites[@]}"
+	"$vm" "$kdir" "$out" suites "${suites[@]}"
 else
 	mkdir -p "$out"
 	rm -f "$out"/*.tap "$out"/*.rc "$out"/*.err "$out/guest-done" "$out/console.log" "$out/dmesg.txt" "$out/kmemleak.txt"
@@ -188,7 +191,7 @@ else
 		[ ${#mine[@]} -gt 0 ] || continue
 		lane_dirs+=("$out/lane$l")
 		echo "# lane $l: $(for s in "${mine[@]}"; do basename "$s" .sh; done | tr '\n' ' ')"
-		"$root/tests/vm.sh" "$kdir" "$out/lane$l" suites "${mine[@]}" &
+		"$vm" "$kdir" "$out/lane$l" suites "${mine[@]}" &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
