@@ -11,9 +11,9 @@
 #   4. every guest suite on the PREEMPT_RT kernel (KERNEL=rt: spinlock_t and
 #      local_lock sleep, lockdep with the RT wait-context checks, DEBUG_ATOMIC_SLEEP),
 #      log scanned likewise;
-#   5. arm64 (scripts/arm64.sh): the arm64 kernel cross-built, rzs.ko for it, and a
-#      busybox guest under qemu-system-aarch64 (load, I/O, discard, swap under
-#      memory pressure, rmmod, log scan);
+#   5. arm64 (scripts/arm64.sh): the arm64 kernel cross-built, rzs.ko for it, and
+#      every guest suite under qemu-system-aarch64 in a Debian arm64 root, rzsctl
+#      and rzs-memtest cross-built for it, log scanned likewise;
 #   6. the mutation run (scripts/mutate.sh): rzs.ko built with each deliberate fault
 #      of tests/mutations/, every guest suite on it; each fault must fail a suite.
 # Each part prints its own summary; the last line totals them. Exits non-zero if any
