@@ -35,6 +35,11 @@ mount -t proc proc $n/proc
 mount -t sysfs sysfs $n/sys
 mount -t devtmpfs devtmpfs $n/dev
 mkdir -p $n/dev/pts $n/dev/shm
+# What udev (or virtme's init) makes on x86: bash's <(...) needs /dev/fd.
+ln -s /proc/self/fd $n/dev/fd
+ln -s /proc/self/fd/0 $n/dev/stdin
+ln -s /proc/self/fd/1 $n/dev/stdout
+ln -s /proc/self/fd/2 $n/dev/stderr
 mount -t devpts devpts $n/dev/pts
 mount -t tmpfs tmpfs $n/dev/shm
 mount -t tmpfs -o mode=755 tmpfs $n/run
