@@ -64,7 +64,7 @@ log "booting the arm64 kernel under qemu-system-aarch64 (TCG) for $# suites"
 start=$(date +%s)
 RZS_GUEST_ONLY=1 RZS_OUT="$out/suites" RZS_KO="$b/rzs.ko" RZS_VM="$root/tests/arm64/vm.sh" \
 	RZS_ARM64_ROOT_DIR="$ar" RZS_ARM64_BIN="$bin" \
-	RZS_SUITE_TIMEOUT=${RZS_SUITE_TIMEOUT:-2400} RZS_VM_TIMEOUT=${RZS_ARM64_TIMEOUT:-10800} \
+	RZS_SUITE_TIMEOUT=${RZS_SUITE_TIMEOUT:-2400} RZS_VM_TIMEOUT=${RZS_ARM64_TIMEOUT:-7200} \
 	"$root/scripts/test.sh" "$k" "$@"
 rc=$?
 echo "# arm64 suites took $(($(date +%s) - start)) s; console: $out/suites/console.log"

@@ -88,8 +88,8 @@ fi
 
 echo
 # The figures the suites reported (GiB verified, pages swapped, faults injected, ...).
-for d in stress debug rt; do
-	grep -h '^# figure:' "$out/$d"/*.tap 2>/dev/null | sed "s/^# figure:/$d:/"
+for d in stress debug rt arm64/suites; do
+	grep -h '^# figure:' "$out/$d"/*.tap 2>/dev/null | sed "s/^# figure:/${d%/*}:/"
 done
 echo "make stress: $(( ($(date +%s) - t0) / 60 )) min"
 if [ ${#failed[@]} -gt 0 ]; then
