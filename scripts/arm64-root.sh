@@ -16,7 +16,7 @@
 # libstd-rust-web-dev for arm64, fetched by the root's own apt, checksums checked by
 # apt), is unpacked to <root>.rust/usr/lib/rustlib/aarch64-unknown-linux-gnu/lib: a
 # sysroot for `rustc --sysroot <root>.rust/usr`.
-# Takes about 10 min the first time (debootstrap under emulation), nothing after.
+# Takes about 4 min the first time here (debootstrap under emulation), nothing after.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -74,7 +74,7 @@ if [ ! -f "$root/.rzs-built" ]; then
 	tmp=$root.tmp
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
-	log "debootstrap --arch=arm64 $ARM64_ROOT_SUITE into $root (under qemu-user: about 10 min)"
+	log "debootstrap --arch=arm64 $ARM64_ROOT_SUITE into $root (under qemu-user: about 4 min)"
 	# shellcheck disable=SC2086
 	if ! timeout -k 10 3600 debootstrap --arch=arm64 --variant=minbase \
 		--include="$(echo $ARM64_ROOT_PKGS | tr ' ' ,)" \
