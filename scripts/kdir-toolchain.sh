@@ -27,9 +27,9 @@ first_match() {
 	done
 	return 1
 }
-versions() { # NAME: NAME, then NAME-N for every installed N, newest first
+versions() { # NAME: NAME, then NAME-N (or NAME-N.M, as Ubuntu's rustc-1.80) for every installed N, newest first
 	echo "$1"
-	compgen -c "$1-" | grep -E "^$1-[0-9]+\$" | sort -t- -k2 -rn | uniq
+	compgen -c "$1-" | grep -E "^$1-[0-9]+(\.[0-9]+)*\$" | sort -rV | uniq
 }
 
 vars=()
