@@ -14,7 +14,12 @@
 #   make mutate rzs.ko built with each deliberate fault of tests/mutations/, every
 #               guest suite on it: each fault must make a suite fail (~1 h)
 #
-# Other targets: deps, kernel, crates, module, clean. Variables:
+#   make install      rzs.ko, rzsctl, its man page and completions, the uapi header and
+#               the boot-time setup files, for your kernel: KDIR=/lib/modules/$(uname -r)/build
+#               unless given; PREFIX (/usr/local) and DESTDIR as usual (scripts/install.sh)
+#   make uninstall    undoes it
+#
+# Other targets: deps, kernel, crates, module, rzsctl, clean. Variables:
 #   KERNEL=std|debug|rt  which cached test kernel to build and boot (default std:
 #               PREEMPT, DEBUG_ATOMIC_SLEEP; debug: + KASAN, lockdep...; rt: PREEMPT_RT)
 #   KDIR=/path         build rzs.ko against another Rust-enabled kernel tree instead,
@@ -30,6 +35,14 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 KERNEL ?= std
 SHELL := /bin/bash
 
+# Installing is for the kernel this machine runs, unless KDIR says otherwise.
+INSTALL_GOALS := install uninstall
+ifeq ($(origin KDIR),undefined)
+ifneq ($(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),)
+KDIR := /lib/modules/$(shell uname -r)/build
+endif
+endif
+
 ifeq ($(origin KDIR),undefined)
 KDIR = $(shell $(ROOT)/scripts/kernel.sh --path $(KERNEL))
 kernel_dep := kernel
@@ -38,7 +51,10 @@ KMAKE_ALL := $(shell . $(ROOT)/scripts/lib.sh >/dev/null 2>&1; echo $$KMAKE_VARS
 else
 kernel_dep :=
 # Another tree: the toolchain that tree was built with (its auto.conf says which).
-KMAKE_ALL := $(shell $(ROOT)/scripts/kdir-toolchain.sh $(KDIR))
+# Not asked for when only installing goals run and the tree is missing: the install
+# script says so more clearly.
+KMAKE_ALL := $(if $(or $(wildcard $(KDIR)/include/config/auto.conf),$(filter-out $(INSTALL_GOALS),$(or $(MAKECMDGOALS),all))),\
+	$(shell $(ROOT)/scripts/kdir-toolchain.sh $(KDIR)))
 endif
 export LIBCLANG_PATH := /usr/lib/llvm-19/lib
 
@@ -53,12 +69,13 @@ KMAKE_VARS := $(filter-out HOSTRUSTC=% RUSTDOC=%,$(KMAKE_VARS)) HOSTRUSTC=$(RUST
 endif
 endif
 
-.PHONY: all deps crates kernel module run test check bench bench-codec stress mutate clean help
+.PHONY: all deps crates kernel module rzsctl run test check bench bench-codec stress mutate clean help \
+	install uninstall
 
 all: module
 
 help:
-	@sed -n '3,27p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,32p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -70,9 +87,24 @@ kernel: deps
 crates: $(kernel_dep)
 	@$(ROOT)/scripts/crates.sh
 
+# .rzs-kdir records the tree rzs.ko was last built against, and when: `make install`
+# reuses rzs.ko if no source of it changed since (scripts/install.sh).
 module: $(kernel_dep) crates
 	@$(MAKE) -s -C $(KDIR) M=$(ROOT) $(KMAKE_VARS) modules
+	@realpath $(KDIR) >$(ROOT)/.rzs-kdir
 	@echo "rzs: built $(ROOT)/rzs.ko against $(KDIR)"
+
+# rzsctl, release build: what make install installs.
+rzsctl:
+	@cd $(ROOT) && cargo build --release --locked -q -p rzsctl
+
+# Install and uninstall (scripts/install.sh): rzs.ko and rzsctl are built first only if
+# they are missing or older than their sources, so a tree built as a user installs
+# with sudo and no cargo on root's PATH.
+PREFIX ?= /usr/local
+install uninstall:
+	@KDIR='$(KDIR)' DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' RZS_KMAKE_VARS='$(KMAKE_VARS)' \
+		$(ROOT)/scripts/install.sh $@
 
 run: module
 	@$(ROOT)/scripts/run.sh $(KDIR)
@@ -100,5 +132,5 @@ mutate: module
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -s -C $(KDIR) M=$(ROOT) $(KMAKE_VARS) clean; fi
-	@rm -rf $(ROOT)/tests/out $(ROOT)/tests/out.*
+	@rm -rf $(ROOT)/tests/out $(ROOT)/tests/out.* $(ROOT)/.rzs-kdir
 	@cd $(ROOT) && cargo clean -q 2>/dev/null || true
