@@ -17,7 +17,9 @@
 #   make install      rzs.ko, rzsctl, its man page and completions, the uapi header and
 #               the boot-time setup files, for your kernel: KDIR=/lib/modules/$(uname -r)/build
 #               unless given; PREFIX (/usr/local) and DESTDIR as usual (scripts/install.sh)
-#   make uninstall    undoes it
+#   make dkms-install the module's sources with lz4_flex, patched, in /usr/src/rzs-VERSION,
+#               then dkms add + install: DKMS rebuilds rzs.ko for every new kernel
+#   make uninstall, make dkms-uninstall   undo them
 #
 # Other targets: deps, kernel, crates, module, rzsctl, clean. Variables:
 #   KERNEL=std|debug|rt  which cached test kernel to build and boot (default std:
@@ -36,7 +38,7 @@ KERNEL ?= std
 SHELL := /bin/bash
 
 # Installing is for the kernel this machine runs, unless KDIR says otherwise.
-INSTALL_GOALS := install uninstall
+INSTALL_GOALS := install uninstall dkms-install dkms-uninstall
 ifeq ($(origin KDIR),undefined)
 ifneq ($(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),)
 KDIR := /lib/modules/$(shell uname -r)/build
@@ -52,7 +54,7 @@ else
 kernel_dep :=
 # Another tree: the toolchain that tree was built with (its auto.conf says which).
 # Not asked for when only installing goals run and the tree is missing: the install
-# script says so more clearly.
+# script says so more clearly, and dkms-install DESTDIR=... does not need a tree.
 KMAKE_ALL := $(if $(or $(wildcard $(KDIR)/include/config/auto.conf),$(filter-out $(INSTALL_GOALS),$(or $(MAKECMDGOALS),all))),\
 	$(shell $(ROOT)/scripts/kdir-toolchain.sh $(KDIR)))
 endif
@@ -70,12 +72,12 @@ endif
 endif
 
 .PHONY: all deps crates kernel module rzsctl run test check bench bench-codec stress mutate clean help \
-	install uninstall
+	install uninstall dkms-install dkms-uninstall
 
 all: module
 
 help:
-	@sed -n '3,32p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,34p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -102,7 +104,7 @@ rzsctl:
 # they are missing or older than their sources, so a tree built as a user installs
 # with sudo and no cargo on root's PATH.
 PREFIX ?= /usr/local
-install uninstall:
+install uninstall dkms-install dkms-uninstall:
 	@KDIR='$(KDIR)' DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' RZS_KMAKE_VARS='$(KMAKE_VARS)' \
 		$(ROOT)/scripts/install.sh $@
 

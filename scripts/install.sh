@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install rzs on this system, or stage it in DESTDIR (the Makefile's install and
-# uninstall targets run this).
+# Install rzs on this system, or stage it in DESTDIR (the Makefile's install,
+# uninstall, dkms-install and dkms-uninstall targets run this).
 #
 #   install         rzs.ko into DESTDIR/lib/modules/RELEASE/updates/ with the kernel's
 #                   own modules_install (then depmod, unless DESTDIR is set); rzsctl into
@@ -13,15 +13,21 @@
 #                   a tree built as a user installs with sudo (no cargo on root's PATH),
 #                   and a read-only one installs at all.
 #   uninstall       remove what install installs (not /etc/rzs.conf)
+#   dkms-install    copy the module's sources, with lz4_flex already fetched and
+#                   patched, into DESTDIR/usr/src/rzs-VERSION (a DKMS build then needs
+#                   make and the kernel's compilers only: no cargo, no network); without
+#                   DESTDIR, also `dkms add` and `dkms install` for KDIR's kernel
+#   dkms-uninstall  `dkms remove --all`, and the copied sources
+#   dkms-src DIR    only write the DKMS source tree, to DIR
 #
 # Environment: KDIR (the kernel tree or headers; default /lib/modules/$(uname -r)/build),
 # DESTDIR, PREFIX (default /usr/local), SYSTEMDUNITDIR (default: /lib/systemd/system
 # for PREFIX=/usr, else PREFIX/lib/systemd/system), RZS_KMAKE_VARS (the toolchain
 # variables the Makefile chose for KDIR).
-#   scripts/install.sh install|uninstall
+#   scripts/install.sh install|uninstall|dkms-install|dkms-uninstall|dkms-src DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cmd=${1:?usage: install.sh install|uninstall}
+cmd=${1:?usage: install.sh install|uninstall|dkms-install|dkms-uninstall|dkms-src DIR}
 log() { printf 'rzs: %s\n' "$*" >&2; }
 die() { printf 'rzs: error: %s\n' "$*" >&2; exit 1; }
 
@@ -34,6 +40,7 @@ read -r -a kmake_vars <<<"${RZS_KMAKE_VARS:-}"
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 rzsctl_bin=$target_dir/release/rzsctl
 
+version() { sed -nE '/^\[workspace\.package\]/,/^\[/ s/^version *= *"([^"]+)".*/\1/p' "$root/Cargo.toml"; }
 krelease() {
 	[ -f "$kdir/include/config/kernel.release" ] ||
 		die "$kdir is not a configured kernel tree (no include/config/kernel.release): install your kernel's headers, or give KDIR=/path/to/tree"
@@ -174,8 +181,89 @@ do_uninstall() {
 	fi
 }
 
+# The patched lz4_flex, from the record `make module` keeps (scripts/crates.sh), which
+# is refreshed (with cargo) when missing or older than what decides it.
+crate_src() {
+	local rec=$root/rzs-crates.mk src
+	if [ ! -f "$rec" ] || [ -n "$(find "$root/Cargo.lock" "$root/scripts/patches/crates" "$root/scripts/crate-src.sh" -newer "$rec" -print -quit)" ]; then
+		command -v cargo >/dev/null ||
+			die "lz4_flex's source is not recorded (or out of date) and cargo is not on PATH: run make module as your user first"
+		"$root/scripts/crates.sh"
+		touch "$rec"
+	fi
+	src=$(sed -n 's/^LZ4_FLEX_SRC := //p' "$rec")
+	[ -f "$src/src/lib.rs" ] || die "lz4_flex's source is not at $src: run scripts/crates.sh"
+	echo "$src"
+}
+# dkms_src DIR: what DKMS builds rzs.ko from, and nothing that was built.
+dkms_src() {
+	local dst=$1 ver conf_ver lz4 f
+	ver=$(version)
+	conf_ver=$(sed -nE 's/^PACKAGE_VERSION="?([^"]*)"?.*/\1/p' "$root/dkms.conf")
+	[ "$conf_ver" = "$ver" ] || die "dkms.conf has PACKAGE_VERSION=$conf_ver but Cargo.toml's version is $ver: make them agree"
+	lz4=$(crate_src)
+	rm -rf "$dst"
+	mkdir -p "$dst/scripts" "$dst/vendor"
+	cp "$root/dkms.conf" "$root/Kbuild" "$root/LICENSE" "$dst/"
+	cp "$root/scripts/dkms-make.sh" "$root/scripts/kdir-toolchain.sh" "$dst/scripts/"
+	(cd "$root" && find src core/src -type f \( -name '*.rs' -o -name '*.c' -o -name '*.h' \) -print0 |
+		xargs -0 cp --parents -t "$dst")
+	cp "$root/core/Cargo.toml" "$dst/core/"
+	cp -r "$lz4" "$dst/vendor/lz4_flex"
+	rm -f "$dst/vendor/lz4_flex/.rzs-patched"
+	{
+		echo "# Written by scripts/install.sh dkms-src; read by Kbuild. lz4_flex $(sed -nE 's/^version = "(.*)"/\1/p' "$lz4/Cargo.toml" | head -n1)"
+		echo "# from crates.io (checksum in rzs's Cargo.lock), with scripts/patches/crates/ applied:"
+		for f in "$root"/scripts/patches/crates/lz4_flex-*/*.patch; do if [ -e "$f" ]; then echo "#   ${f##*/}"; fi; done
+		echo "LZ4_FLEX_SRC := \$(src)/vendor/lz4_flex"
+	} >"$dst/rzs-crates.mk"
+	chmod -R u=rwX,go=rX "$dst"
+	chmod 0755 "$dst/scripts/"*.sh
+	log "wrote the DKMS source tree $dst"
+}
+
+dkms_install() {
+	local ver rel src
+	ver=$(version)
+	src=$destdir/usr/src/rzs-$ver
+	if [ -n "$destdir" ]; then
+		dkms_src "$src"
+		log "staged; on the target: dkms add rzs/$ver && dkms install rzs/$ver"
+		return 0
+	fi
+	[ "$(id -u)" = 0 ] || die "dkms-install needs root: sudo make dkms-install"
+	command -v dkms >/dev/null || die "dkms is not installed (Debian, Ubuntu: apt install dkms)"
+	check_kdir
+	rel=$(krelease)
+	# The new tree first: if it cannot be written, what DKMS has stays as it was.
+	dkms_src "$src.new"
+	# A reinstall of the same version: DKMS would refuse to add it again.
+	if [ -n "$(dkms status -m rzs -v "$ver" 2>/dev/null)" ]; then dkms remove "rzs/$ver" --all; fi
+	rm -rf "$src"
+	mv "$src.new" "$src"
+	dkms add "rzs/$ver"
+	dkms install "rzs/$ver" -k "$rel" --kernelsourcedir "$kdir"
+}
+
+dkms_uninstall() {
+	local ver src
+	ver=$(version)
+	src=$destdir/usr/src/rzs-$ver
+	if [ -z "$destdir" ]; then
+		[ "$(id -u)" = 0 ] || die "dkms-uninstall needs root: sudo make dkms-uninstall"
+		if command -v dkms >/dev/null && [ -n "$(dkms status -m rzs -v "$ver" 2>/dev/null)" ]; then
+			dkms remove "rzs/$ver" --all
+		fi
+	fi
+	if [ -d "$src" ]; then rm -rf "$src"; log "removed $src"; fi
+	return 0
+}
+
 case $cmd in
 install) do_install ;;
 uninstall) do_uninstall ;;
-*) die "unknown command '$cmd' (install, uninstall)" ;;
+dkms-install) dkms_install ;;
+dkms-uninstall) dkms_uninstall ;;
+dkms-src) dkms_src "${2:?usage: install.sh dkms-src DIR}" ;;
+*) die "unknown command '$cmd' (install, uninstall, dkms-install, dkms-uninstall, dkms-src DIR)" ;;
 esac
