@@ -23,7 +23,8 @@ kvm=(--disable-kvm)
 [ "${RZS_KVM:-0}" = 1 ] && kvm=()
 # RZS_VM_QEMU_OPTS: extra QEMU arguments (make bench uses it for the guest CPU model).
 [ -n "${RZS_VM_QEMU_OPTS:-}" ] && kvm+=(--qemu-opts="$RZS_VM_QEMU_OPTS")
-env_vars="RZS_INJECT=${RZS_INJECT:-} RZS_SUITE_TIMEOUT=${RZS_SUITE_TIMEOUT:-900} RZS_KO=${RZS_KO:-$root/rzs.ko}"
+# RZS_KDIR: the booted kernel's tree (95-install builds rzs.ko against it, with DKMS).
+env_vars="RZS_INJECT=${RZS_INJECT:-} RZS_SUITE_TIMEOUT=${RZS_SUITE_TIMEOUT:-900} RZS_KO=${RZS_KO:-$root/rzs.ko} RZS_KDIR=$kdir"
 # make bench's settings (bench/guest.sh) and make stress's (RZS_STRESS_*, ...), if given.
 env_vars+=$(env | grep -E '^(BENCH_[A-Z_]+|RZS_STRESS_[A-Z_]+|RZS_REGRESS_SECS|RZS_IOCTL_FUZZ_N)=[A-Za-z0-9.]+$' | sed 's/^/ /' | tr -d '\n' || true)
 set +e
