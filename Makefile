@@ -18,7 +18,8 @@
 #               the boot-time setup files, for your kernel: KDIR=/lib/modules/$(uname -r)/build
 #               unless given; PREFIX (/usr/local) and DESTDIR as usual (scripts/install.sh)
 #   make dkms-install the module's sources with lz4_flex, patched, in /usr/src/rzs-VERSION,
-#               then dkms add + install: DKMS rebuilds rzs.ko for every new kernel
+#               then dkms add + install: DKMS rebuilds rzs.ko for every new kernel;
+#               make install-tools then installs the rest (all of install but rzs.ko)
 #   make uninstall, make dkms-uninstall   undo them
 #
 # Other targets: deps, kernel, crates, module, rzsctl, clean. Variables:
@@ -38,7 +39,7 @@ KERNEL ?= std
 SHELL := /bin/bash
 
 # Installing is for the kernel this machine runs, unless KDIR says otherwise.
-INSTALL_GOALS := install uninstall dkms-install dkms-uninstall
+INSTALL_GOALS := install install-tools uninstall dkms-install dkms-uninstall
 ifeq ($(origin KDIR),undefined)
 ifneq ($(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),)
 KDIR := /lib/modules/$(shell uname -r)/build
@@ -72,12 +73,12 @@ endif
 endif
 
 .PHONY: all deps crates kernel module rzsctl run test check bench bench-codec stress mutate clean help \
-	install uninstall dkms-install dkms-uninstall
+	install install-tools uninstall dkms-install dkms-uninstall
 
 all: module
 
 help:
-	@sed -n '3,34p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,35p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -104,7 +105,7 @@ rzsctl:
 # they are missing or older than their sources, so a tree built as a user installs
 # with sudo and no cargo on root's PATH.
 PREFIX ?= /usr/local
-install uninstall dkms-install dkms-uninstall:
+install install-tools uninstall dkms-install dkms-uninstall:
 	@KDIR='$(KDIR)' DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' RZS_KMAKE_VARS='$(KMAKE_VARS)' \
 		$(ROOT)/scripts/install.sh $@
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install rzs on this system, or stage it in DESTDIR (the Makefile's install,
-# uninstall, dkms-install and dkms-uninstall targets run this).
+# install-tools, uninstall, dkms-install and dkms-uninstall targets run this).
 #
 #   install         rzs.ko into DESTDIR/lib/modules/RELEASE/updates/ with the kernel's
 #                   own modules_install (then depmod, unless DESTDIR is set); rzsctl into
@@ -12,6 +12,7 @@
 #                   rzs.ko and rzsctl are built first only if missing or out of date, so
 #                   a tree built as a user installs with sudo (no cargo on root's PATH),
 #                   and a read-only one installs at all.
+#   install-tools   all of install but rzs.ko (beside DKMS, which installs its own)
 #   uninstall       remove what install installs (not /etc/rzs.conf)
 #   dkms-install    copy the module's sources, with lz4_flex already fetched and
 #                   patched, into DESTDIR/usr/src/rzs-VERSION (a DKMS build then needs
@@ -24,10 +25,10 @@
 # DESTDIR, PREFIX (default /usr/local), SYSTEMDUNITDIR (default: /lib/systemd/system
 # for PREFIX=/usr, else PREFIX/lib/systemd/system), RZS_KMAKE_VARS (the toolchain
 # variables the Makefile chose for KDIR).
-#   scripts/install.sh install|uninstall|dkms-install|dkms-uninstall|dkms-src DIR
+#   scripts/install.sh install|install-tools|uninstall|dkms-install|dkms-uninstall|dkms-src DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cmd=${1:?usage: install.sh install|uninstall|dkms-install|dkms-uninstall|dkms-src DIR}
+cmd=${1:?usage: install.sh install|install-tools|uninstall|dkms-install|dkms-uninstall|dkms-src DIR}
 log() { printf 'rzs: %s\n' "$*" >&2; }
 die() { printf 'rzs: error: %s\n' "$*" >&2; exit 1; }
 
@@ -110,7 +111,7 @@ rzsctl_current() {
 		[ -e "$f" ] && [ ! "$f" -nt "$rzsctl_bin" ] || return 1
 	done < <(sed -e 's/^[^:]*: *//' -e 's/\\ /\x01/g' "$d" | tr ' ' '\n')
 }
-build() {
+build_module() {
 	if module_current; then
 		log "rzs.ko is up to date for $kdir"
 	else
@@ -118,6 +119,8 @@ build() {
 		log "building rzs.ko against $kdir"
 		make -s -C "$root" module KDIR="$kdir"
 	fi
+}
+build_rzsctl() {
 	if rzsctl_current; then
 		log "rzsctl is up to date ($rzsctl_bin)"
 	else
@@ -128,17 +131,23 @@ build() {
 	fi
 }
 
+# do_install [tools]: everything, or (tools) everything but rzs.ko.
 do_install() {
+	local module=yes rel mode src dst
+	[ "${1:-}" = tools ] && module=no
 	[ -n "$destdir" ] || [ "$(id -u)" = 0 ] ||
-		die "installing into / needs root: sudo make install KDIR=$kdir (or give DESTDIR=)"
-	build
-	local rel mode src dst
-	rel=$(krelease)
-	# The kernel's own modules_install: it compresses and signs as the kernel's config
-	# asks (a distribution's key is not there to sign with). Its depmod is ours below.
-	make -s -C "$kdir" M="$root" "${kmake_vars[@]}" INSTALL_MOD_PATH="$destdir" \
-		INSTALL_MOD_DIR=updates DEPMOD=true modules_install
-	log "installed rzs.ko into $destdir/lib/modules/$rel/updates/"
+		die "installing into / needs root: sudo make $cmd (or give DESTDIR=)"
+	if [ $module = yes ]; then build_module; fi
+	build_rzsctl
+	if [ $module = yes ]; then
+		rel=$(krelease)
+		# The kernel's own modules_install: it compresses and signs as the kernel's
+		# config asks (a distribution's key is not there to sign with). Its depmod is
+		# ours below.
+		make -s -C "$kdir" M="$root" "${kmake_vars[@]}" INSTALL_MOD_PATH="$destdir" \
+			INSTALL_MOD_DIR=updates DEPMOD=true modules_install
+		log "installed rzs.ko into $destdir/lib/modules/$rel/updates/"
+	fi
 	gen=$(mktemp -d) # global: the EXIT trap removes it
 	trap 'rm -rf "$gen"' EXIT
 	"$rzsctl_bin" generate man "$gen"
@@ -150,7 +159,7 @@ do_install() {
 		log "installed $destdir$dst"
 	done < <(manifest)
 	if [ -z "$destdir" ]; then
-		depmod -a "$rel"
+		if [ $module = yes ]; then depmod -a "$rel"; fi
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 		if [ ! -e /etc/rzs.conf ] && [ -f "$root/rzs.conf.example" ]; then
 			log "to set rzs up at boot: cp $prefix/share/doc/rzs/rzs.conf.example /etc/rzs.conf, edit it, systemctl enable rzs-setup.service"
@@ -261,9 +270,10 @@ dkms_uninstall() {
 
 case $cmd in
 install) do_install ;;
+install-tools) do_install tools ;;
 uninstall) do_uninstall ;;
 dkms-install) dkms_install ;;
 dkms-uninstall) dkms_uninstall ;;
 dkms-src) dkms_src "${2:?usage: install.sh dkms-src DIR}" ;;
-*) die "unknown command '$cmd' (install, uninstall, dkms-install, dkms-uninstall, dkms-src DIR)" ;;
+*) die "unknown command '$cmd' (install, install-tools, uninstall, dkms-install, dkms-uninstall, dkms-src DIR)" ;;
 esac
