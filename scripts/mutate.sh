@@ -4,7 +4,8 @@
 # test kernel, run the guest suites on that module, and name the suites that failed.
 # A fault that no suite catches is a missing test, and fails this run.
 #   scripts/mutate.sh KDIR [MUTATION.patch...]
-# Environment: RZS_MUTATE_SUITES (default: every suite), RZS_OUT (default tests/out).
+# Environment: RZS_MUTATE_SUITES (default: every suite but those with a '# mutate: skip'
+# line, which never see the mutant), RZS_OUT (default tests/out).
 # Prints TAP, and writes the fault -> suites table to $RZS_OUT/mutate/table.md.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +14,7 @@ kdir=${1:?usage: mutate.sh KDIR [MUTATION.patch...]}
 shift
 muts=("$@")
 [ ${#muts[@]} -gt 0 ] || muts=("$root"/tests/mutations/*.patch)
-read -r -a suites <<<"${RZS_MUTATE_SUITES:-$(echo "$root"/tests/suites/*.sh)}"
+read -r -a suites <<<"${RZS_MUTATE_SUITES:-$(grep -L '^# mutate: skip' "$root"/tests/suites/*.sh | tr '\n' ' ')}"
 out=${RZS_OUT:-$root/tests/out}/mutate
 rm -rf "$out" && mkdir -p "$out"
 table=$out/table.md

@@ -9,7 +9,7 @@ shift 2
 RZS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export RZS_ROOT OUT
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-: "${RZS_SUITE_TIMEOUT:=900}"
+: "${RZS_SUITE_TIMEOUT:=1200}"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 dmesg -n 4 2>/dev/null # keep the console for warnings; full log is saved below
 
