@@ -350,11 +350,17 @@ impl Parser {
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, String> {
+    /// One level deeper (a parenthesis, an argument, a minus sign), at most 64.
+    fn nest(&mut self) -> Result<(), String> {
         self.depth += 1;
         if self.depth > 64 {
             return Err("expression nested too deeply".into());
         }
+        Ok(())
+    }
+
+    fn expr(&mut self) -> Result<Expr, String> {
+        self.nest()?;
         let mut e = self.term()?;
         loop {
             if self.eat('+') {
@@ -385,10 +391,7 @@ impl Parser {
 
     fn unary(&mut self) -> Result<Expr, String> {
         if self.eat('-') {
-            self.depth += 1;
-            if self.depth > 64 {
-                return Err("expression nested too deeply".into());
-            }
+            self.nest()?;
             let e = Expr::Neg(Box::new(self.unary()?));
             self.depth -= 1;
             return Ok(e);
