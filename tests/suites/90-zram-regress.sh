@@ -4,7 +4,8 @@
 #    nothing may leak when the writers' entries replace one another);
 #  - a disksize whose allocation fails, then a reset (also under fault injection in
 #    70-faults.sh);
-#  - reset racing open, mkswap/swapon and I/O;
+#  - reset racing open, mkswap/swapon and I/O, and racing disksize (capacity must
+#    match the size);
 #  - a page that changes between compression and store (O_DIRECT from a buffer that
 #    another thread keeps rewriting).
 # cost: 41 s (under TCG, std kernel: how make test deals suites out to its guests)
@@ -22,7 +23,7 @@ end() {
 }
 trap end EXIT
 
-plan 16
+plan 17
 ok "insmod num_devices=2 disksize=16M" load_rzs num_devices=2 disksize=16M
 
 # --- one index, many writers
@@ -72,6 +73,19 @@ swapoff /dev/rzs1 2>/dev/null
 diag "race, successful rounds: $(paste -sd' ' "$T/race")"
 resets=$(awk -F= '/^reset=/ {n += $2} END {print n + 0}' "$T/race")
 check "[ $resets -gt 0 ]" "resets raced open, swapon and I/O, and some won ($resets)"
+# --- sizing and resetting at once through sysfs (neither opens the device, so
+# neither is refused): whichever wins, the capacity matches the size afterwards (a
+# capacity published outside the control lock could outlive a concurrent reset: a
+# sized disk with no store, every I/O failing).
+"$rzsctl" /dev/rzs1 --reset >/dev/null 2>&1
+bad=0
+for _ in $(seq 150); do
+	echo 16M >/sys/block/rzs1/disksize 2>/dev/null &
+	echo 1 >/sys/block/rzs1/reset 2>/dev/null
+	wait
+	[ $(($(cat /sys/block/rzs1/size) * 512)) = "$(cat /sys/block/rzs1/disksize)" ] || bad=$((bad + 1))
+done
+check "[ $bad = 0 ]" "150 rounds of disksize and reset at once (sysfs): capacity always equals disksize ($bad mismatches)"
 ok "after the race: reset, size, write and verify" bash -c "'$rzsctl' /dev/rzs1 --reset && '$rzsctl' /dev/rzs1 --size 16M && dd if=$T/r of=/dev/rzs1 bs=4096 oflag=direct status=none && cmp -n 65536 $T/r /dev/rzs1"
 check "[ \$(stat /dev/rzs1 pages_stored) = 16 ]" "exactly the 16 pages written are stored"
 ok "rmmod" unload_rzs
