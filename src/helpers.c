@@ -9,7 +9,7 @@
  * and Rust copies of its constants: here the C compiler checks every call and
  * every value against the kernel's own headers, so a kernel that changes one
  * fails to build rzs.ko instead of running it with a stale prototype or bit.
- * The Rust side declares only these rzs_* functions (src/kernel/ffi.rs), whose
+ * The Rust side declares only these rzs_* functions (src/sys/ffi.rs), whose
  * prototypes are listed once, below.
  */
 
@@ -27,7 +27,7 @@
 #include <linux/swap.h>
 #include <linux/zsmalloc.h>
 
-/* --- prototypes: the Rust declarations in src/kernel/ffi.rs mirror these */
+/* --- prototypes: the Rust declarations in src/sys/ffi.rs mirror these */
 unsigned int rzs_raw_smp_processor_id(void);
 unsigned int rzs_nr_cpu_ids(void);
 void rzs_cond_resched(void);
@@ -105,7 +105,7 @@ void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size
 	flush_dcache_page(page);
 }
 
-/* --- SRCU (src/kernel/gate.rs): allocated here so Rust never moves one */
+/* --- SRCU (src/sys/gate.rs): allocated here so Rust never moves one */
 
 struct srcu_struct *rzs_srcu_alloc(void)
 {
@@ -151,7 +151,7 @@ u32 rzs_blk_feat_stable_writes(void)
 	return (__force u32)BLK_FEAT_STABLE_WRITES;
 }
 
-/* The status codes rzs completes bios with; @which is src/kernel/blk.rs' Status. */
+/* The status codes rzs completes bios with; @which is src/sys/blk.rs' Status. */
 u8 rzs_blk_sts(int which)
 {
 	switch (which) {
@@ -242,7 +242,7 @@ int rzs_slot_free_unregister(struct notifier_block *nb, struct block_device *bde
 struct block_device *rzs_swap_event_bdev(const void *info);
 unsigned long rzs_swap_event_pages(const void *info);
 
-/* @event: 0 SWAPON, 1 SWAPOFF (src/kernel/swap.rs' Event). */
+/* @event: 0 SWAPON, 1 SWAPOFF (src/sys/swap.rs' Event). */
 int rzs_swap_events_register(struct notifier_block *nb, int event)
 {
 	return register_swap_event_notifier(nb, event ? SWAP_EVENT_SWAPOFF : SWAP_EVENT_SWAPON, NULL);

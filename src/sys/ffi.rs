@@ -2,7 +2,7 @@
 //! Declarations of the C helpers in `src/helpers.c`, the only C functions rzs calls
 //! that are not in the kernel crate's generated bindings. Each mirrors a prototype
 //! listed at the top of `helpers.c`, which the C compiler checks against the
-//! kernel's headers; nothing outside `src/kernel/` uses them.
+//! kernel's headers; nothing outside `src/sys/` uses them.
 
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
