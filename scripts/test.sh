@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test rzs has, one summary line at the end.
 #   1. userspace: cargo test on the workspace (and rzs-core once more on the patched
-#      lz4_flex the module links), cargo fmt --check, cargo clippy -D warnings,
+#      lz4_flex the module links, and lz4_flex's own unit tests with its patches':
+#      scripts/crate-tests.sh), cargo fmt --check, cargo clippy -D warnings,
 #      cargo fuzz (scripts/fuzz.sh: $RZS_FUZZ_SECONDS s per target, default 20), and
 #      the codec check: rzs.ko's lz4_flex objects and the kernel's lib/lz4 must decode
 #      each other's streams (scripts/bench-codec.sh, BENCH_CODEC_CHECK=1); no stack
@@ -38,25 +39,30 @@ count() { # result desc
 # codec cross-check, checkpatch, the bdev-only build).
 slow() { [ -z "${RZS_QUICK:-}" ]; }
 if [ -z "${RZS_GUEST_ONLY:-}" ]; then
+	# cargo_tally WHAT OUTPUT: prints cargo test's failures and summaries from OUTPUT
+	# and adds its counts to the totals; a failure if it did not run or did not build.
+	cargo_tally() {
+		local what=$1 o=$2 p f i
+		printf '%s\n' "$o" | grep -E '^test |^test result|panicked|^error' | grep -v ' \.\.\. ok$' || true
+		while read -r p f i; do
+			passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
+			[ "$f" -gt 0 ] && failures+=("$what: $f failed")
+		done < <(printf '%s\n' "$o" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
+		printf '%s\n' "$o" | grep -q '^test result' || count fail "$what did not run (build error?)"
+		if printf '%s\n' "$o" | grep -q '^error'; then count fail "$what: build error"; fi
+	}
 	section "userspace: cargo test"
 	if cargo_out=$(cd "$root" && cargo test --workspace --locked 2>&1); then :; fi
-	printf '%s\n' "$cargo_out" | grep -E '^test |^test result|panicked|^error' | grep -v ' \.\.\. ok$' || true
-	while read -r p f i; do
-		passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
-		[ "$f" -gt 0 ] && failures+=("cargo test: $f failed")
-	done < <(printf '%s\n' "$cargo_out" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
-	printf '%s\n' "$cargo_out" | grep -q '^test result' || count fail "cargo test did not run (build error?)"
-	printf '%s\n' "$cargo_out" | grep -q '^error' && count fail "cargo test: build error"
+	cargo_tally "cargo test" "$cargo_out"
 
 	if slow; then
 		section "userspace: rzs-core again, on lz4_flex as the module builds it (scripts/patches/crates/)"
 		if ws=$("$root/scripts/patched-ws.sh") && pout=$(cd "$ws" && cargo test -p rzs-core 2>&1); then :; fi
-		printf '%s\n' "${pout:-}" | grep -E '^test result|panicked|^error' || true
-		while read -r p f i; do
-			passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
-			[ "$f" -gt 0 ] && failures+=("cargo test (patched lz4_flex): $f failed")
-		done < <(printf '%s\n' "${pout:-}" | sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p')
-		printf '%s\n' "${pout:-}" | grep -q '^test result' || count fail "cargo test on the patched lz4_flex did not run"
+		cargo_tally "cargo test (patched lz4_flex)" "${pout:-}"
+
+		section "userspace: lz4_flex's own tests, with the patches' (scripts/crate-tests.sh)"
+		if cout=$("$root/scripts/crate-tests.sh" lz4_flex); then :; fi
+		cargo_tally "lz4_flex's tests" "${cout:-}"
 	fi
 	section "userspace: style and lints"
 	if (cd "$root" && cargo fmt --all --check >/dev/null 2>&1); then count pass; echo "ok - cargo fmt --check"; else
