@@ -5,7 +5,8 @@
 #   scripts/kernel.sh --path [std|debug|rt|arm64] print the path it would use; build nothing
 #
 # Source: Debian's linux-source-6.12 tarball, every scripts/patches/*.patch applied
-# in order, configured from `allnoconfig` + scripts/config/rzs.config (+ rzs-debug.config
+# in order, configured from `allnoconfig` + scripts/config/rzs.config (+ rzs-x86.config
+# for the three x86_64 variants, + rzs-debug.config
 # for the debug variant, + rzs-rt.config for the PREEMPT_RT one, + rzs-arm64.config
 # for the arm64 one, cross-built with ARCH=arm64; a later fragment's line overrides
 # an earlier one's for the same symbol). The tree is cached in $RZS_CACHE/kernel/<variant>-<key>, where
@@ -19,9 +20,9 @@ only_path=0
 [ "${1:-}" = --path ] && { only_path=1; shift; }
 variant=${1:-std}
 case $variant in
-std) frags=("$here/config/rzs.config") ;;
-debug) frags=("$here/config/rzs.config" "$here/config/rzs-debug.config") ;;
-rt) frags=("$here/config/rzs.config" "$here/config/rzs-rt.config") ;;
+std) frags=("$here/config/rzs.config" "$here/config/rzs-x86.config") ;;
+debug) frags=("$here/config/rzs.config" "$here/config/rzs-x86.config" "$here/config/rzs-debug.config") ;;
+rt) frags=("$here/config/rzs.config" "$here/config/rzs-x86.config" "$here/config/rzs-rt.config") ;;
 arm64) frags=("$here/config/rzs.config" "$here/config/rzs-arm64.config") ;;
 *) die "unknown kernel variant '$variant' (expected std, debug, rt or arm64)" ;;
 esac
