@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # rzsctl and the rzs ioctls: every ioctl directly (success, and each error it
-# documents: ENOTTY, EFAULT, EINVAL, EBUSY, EPERM as an unprivileged user), then
+# documents: ENOTTY, EFAULT, EINVAL, EBUSY, EPERM as an unprivileged user), the same
+# from a 32-bit x86 process (the driver's compat_ioctl; skipped on other machines), then
 # rzsctl end to end: size -> mkswap/swapon -> a workload that swaps -> the stats show
 # the traffic -> swapoff -> reset -> stats zeroed.
 # cost: 37 s (under TCG, std kernel: how make test deals suites out to its guests)
@@ -52,6 +53,9 @@ def run(dev, op, args):
     if op == "stats":
         f = struct.unpack(FMT, get_stats(fd, SIZE, SIZE))
         return f"size={f[0]} version={f[1]} init={f[2] & 1} disksize={f[4]}"
+    if op == "stats-all":  # every field, to compare with ioctl32's
+        f = struct.unpack(FMT, get_stats(fd, SIZE, SIZE))
+        return f"size={f[0]} version={f[1]} init={f[2] & 1} disksize={f[4]} " + " ".join(map(str, f[4:]))
     if op == "stats-room":  # how much the kernel fills given room N, and nothing more
         room = int(args[0])
         buf = get_stats(fd, room, max(room, SIZE) + 64)
@@ -116,7 +120,7 @@ row() { "$rzsctl" $dev --raw --noheadings --output "$1"; }
 show() { "$@" 2>&1 | sed 's/^/  /' | while IFS= read -r l; do diag "$l"; done; }
 
 
-plan 57
+plan $((57 + 17))
 
 # --- 1. Loaded, unsized ------------------------------------------------------------
 ok "insmod rzs.ko (no parameters)" load_rzs
@@ -149,6 +153,42 @@ cp "$rzsctl" "$T/rzsctl" # the repository may sit where nobody cannot read it (/
 ok "unprivileged rzsctl stats: allowed" nobody "$T/rzsctl" stats $dev
 exits "unprivileged rzsctl --size: exit 5, permission denied" 5 "permission denied" nobody "$T/rzsctl" $dev --size 64M
 is "still unsized after the refused calls" "$(io stats)" "ok size=160 version=1 init=0 disksize=0"
+
+# --- 2b. The same ioctls from a 32-bit process: the driver's compat_ioctl -------------
+# tests/lib/ioctl32.c is ioctl.py in C for i386, built here freestanding (no 32-bit
+# libc) against include/uapi as the 32-bit compiler sees it. Without compat_ioctl
+# every call is ENOTTY; a pointer or u64 mishandled on the way shows as a wrong value.
+n32=17
+if [ "$(uname -m)" != x86_64 ]; then
+	for _ in $(seq $n32); do skip "32-bit ioctls" "no i386 processes on $(uname -m) here"; done
+elif ! gcc -m32 -static -nostdlib -ffreestanding -fno-builtin -fno-pie -no-pie -O2 \
+	-I "$RZS_ROOT/include/uapi" -idirafter /usr/include/x86_64-linux-gnu \
+	-o "$T/ioctl32" "$RZS_ROOT/tests/lib/ioctl32.c" 2>"$T/cc.err"; then
+	show cat "$T/cc.err"
+	for _ in $(seq $n32); do fail "32-bit ioctls: tests/lib/ioctl32.c did not build"; done
+else
+	chmod 755 "$T/ioctl32"
+	io32() { "$T/ioctl32" $dev "$@"; }
+	is "ioctl32 is an i386 program" "$(od -An -tx1 -j4 -N1 "$T/ioctl32" | tr -d ' ')" "01"
+	is "32-bit GET_STATS: size 160, version 1, not initialized" "$(io32 stats)" "ok size=160 version=1 init=0 disksize=0"
+	is "32-bit GET_STATS with room for 24 fills exactly 24" "$(io32 stats-room 24)" "ok size=24 rest-untouched=yes"
+	is "32-bit GET_STATS with room for 4: EINVAL" "$(io32 stats-room 4)" "EINVAL"
+	is "32-bit GET_STATS with a bad pointer: EFAULT" "$(io32 stats-badptr)" "EFAULT"
+	is "32-bit unknown command: ENOTTY" "$(io32 unknown)" "ENOTTY"
+	is "32-bit SET_DISKSIZE with a bad pointer: EFAULT" "$(io32 disksize-badptr)" "EFAULT"
+	is "32-bit SET_DISKSIZE 0: EINVAL" "$(io32 disksize 0)" "EINVAL"
+	is "32-bit SET_DISKSIZE 2 TiB: EINVAL" "$(io32 disksize $((2 << 40)))" "EINVAL"
+	is "32-bit unprivileged SET_DISKSIZE: EPERM" "$(nobody "$T/ioctl32" $dev disksize $((64 << 20)))" "EPERM"
+	# 4 GiB + 4 KiB: a u64 cut to 32 bits anywhere on the way would leave 4 KiB
+	is "32-bit SET_DISKSIZE 4 GiB + 4 KiB: ok" "$(io32 disksize $(((4 << 30) + 4096)))" "ok"
+	is "... the 64-bit caller sees disksize 4 GiB + 4 KiB" "$(io stats)" "ok size=160 version=1 init=1 disksize=$(((4 << 30) + 4096))"
+	# above the guest's RAM: EINVAL; cut to 32 bits it would be an accepted 32 MiB
+	is "32-bit SET_MEM_LIMIT 4 GiB + 32 MiB (above RAM): EINVAL" "$(io32 memlimit $(((4 << 30) + (32 << 20))))" "EINVAL"
+	is "32-bit SET_MEM_LIMIT 32 MiB: ok, mem_limit 32 MiB" "$(io32 memlimit $((32 << 20))) $(st mem_limit)" "ok mem_limit=$((32 << 20))"
+	is "32-bit and 64-bit GET_STATS agree on every field" "$(io32 stats-all)" "$(io stats-all)"
+	is "32-bit SET_DISKSIZE on a sized device: EBUSY" "$(io32 disksize $((64 << 20)))" "EBUSY"
+	is "32-bit RESET: ok, and the device is unsized again" "$(io32 reset) $(io stats)" "ok ok size=160 version=1 init=0 disksize=0"
+fi
 
 # --- 3. rzsctl: size, limit and its errors ---------------------------------------------
 exits "rzsctl --size 0: exit 7, invalid argument" 7 "invalid argument" "$rzsctl" $dev --size 0
