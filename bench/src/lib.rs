@@ -318,7 +318,8 @@ pub fn heap_page(i: u64, seed: u64, page: &mut [u8; PAGE]) {
 /// mappings) of the processes running now, through `/proc/PID/mem` (needs root or
 /// ptrace rights; processes that refuse are skipped). Zero and same-filled pages,
 /// which rzs and zram store without the codec, are left out. No process gives more
-/// than `max / 4` pages, so one large process does not make the whole class.
+/// than `max / 4` pages, so one large process does not make the whole class, and
+/// none is read for more than `4 * max` pages.
 pub fn process_pages(max: usize) -> Vec<[u8; PAGE]> {
     let mut pids: Vec<u32> = std::fs::read_dir("/proc")
         .into_iter()
@@ -337,6 +338,10 @@ pub fn process_pages(max: usize) -> Vec<[u8; PAGE]> {
             continue;
         };
         let mut got = 0;
+        // Reads per process are bounded too: a VM's guest RAM (a QEMU running
+        // beside the benchmark) is gigabytes of mostly untouched, zero pages, read
+        // one at a time.
+        let mut reads = 0;
         for line in maps.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             let anon = f.len() == 5 || f.get(5).is_some_and(|p| *p == "[heap]" || *p == "[stack]");
@@ -350,7 +355,8 @@ pub fn process_pages(max: usize) -> Vec<[u8; PAGE]> {
                 continue;
             };
             let mut off = a;
-            while off + PAGE as u64 <= b && got < per && out.len() < max {
+            while off + PAGE as u64 <= b && got < per && reads < 16 * per && out.len() < max {
+                reads += 1;
                 let mut p = [0u8; PAGE];
                 if std::os::unix::fs::FileExt::read_exact_at(&mem, &mut p, off).is_ok()
                     && rzs_core::page::same_filled(&p).is_none()
