@@ -4,7 +4,7 @@
 # from a 32-bit x86 process (the driver's compat_ioctl; skipped on other machines), then
 # rzsctl end to end: size -> mkswap/swapon -> a workload that swaps -> the stats show
 # the traffic -> swapoff -> reset -> stats zeroed.
-# cost: 37 s (under TCG, std kernel: how make test deals suites out to its guests)
+# cost: 80 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
 rzsctl=$RZS_ROOT/target/release/rzsctl
