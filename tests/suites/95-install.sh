@@ -180,11 +180,15 @@ ok "make dkms-install DESTDIR=... writes the DKMS source tree" mk dkms-install D
 is "its dkms.conf: PACKAGE_VERSION is the workspace's" "$(. "$S/dkms.conf" && echo "$PACKAGE_NAME $PACKAGE_VERSION $AUTOINSTALL")" "rzs $ver yes"
 check "[ -f $S/vendor/lz4_flex/src/lib.rs ] && grep -qx 'LZ4_FLEX_SRC := \$(src)/vendor/lz4_flex' $S/rzs-crates.mk" \
 	"lz4_flex vendored, and the record points at it"
+# The patches stack (a later one may edit what an earlier one added), so
+# reverse them newest first on a copy: each must come off cleanly.
 applied=0
-for pt in "$RZS_ROOT"/scripts/patches/crates/lz4_flex-*/*.patch; do
-	patch -s -R -p1 --dry-run -d "$S/vendor/lz4_flex" <"$pt" >/dev/null 2>&1 || applied=1
+cp -r "$S/vendor/lz4_flex" "$T/unpatch"
+for pt in $(printf '%s\n' "$RZS_ROOT"/scripts/patches/crates/lz4_flex-*/*.patch | sort -r); do
+	patch -s -R -p1 -d "$T/unpatch" <"$pt" >/dev/null 2>&1 || { applied=1; diag "does not reverse: ${pt##*/}"; }
 done
-is "the vendored lz4_flex has scripts/patches/crates/ applied (each reverses cleanly)" "$applied" 0
+rm -rf "$T/unpatch"
+is "the vendored lz4_flex has scripts/patches/crates/ applied (each reverses cleanly, newest first)" "$applied" 0
 is "nothing built in it (*.o, *.ko, .*.cmd)" "$(find "$S" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' \) | wc -l)" 0
 # A tree without the crate fails at once, saying why (no Kbuild run needed).
 cp -r "$S" "$T/broken" && rm -rf "$T/broken/vendor"
