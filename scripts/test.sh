@@ -57,7 +57,7 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 
 	if slow; then
 		section "userspace: rzs-core again, on lz4_flex as the module builds it (scripts/patches/crates/)"
-		if ws=$("$root/scripts/patched-ws.sh") && pout=$(cd "$ws" && cargo test -p rzs-core 2>&1); then :; fi
+		if ws=$("$root/scripts/patched-ws.sh") && pout=$(cd "$ws" && cargo test -p rzs-core --features patched-codec 2>&1); then :; fi
 		cargo_tally "cargo test (patched lz4_flex)" "${pout:-}"
 
 		section "userspace: lz4_flex's own tests, with the patches' (scripts/crate-tests.sh)"

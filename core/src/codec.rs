@@ -332,4 +332,102 @@ mod tests {
             "{ok} {corrupt} {wrong_len}"
         );
     }
+
+    /// A page that changes while it is compressed (a swap page compressed in place
+    /// when root cleared the disk's stable writes: see `BioData::with_stable_page` in
+    /// the driver) must give a stream that decodes to exactly one page, whatever
+    /// bytes the encoder saw: no panic, no write beyond the output buffer, no stream
+    /// the decoder rejects. Another thread rewrites spans of the page with other
+    /// sample pages' bytes while this one compresses it.
+    ///
+    /// Concurrent writes under a `&[u8]` are a data race, outside Rust's model: that
+    /// is the situation this test exercises, on the compiled encoder. The writer
+    /// uses volatile byte stores so it cannot be optimised away.
+    ///
+    /// lz4_flex as published fails it (a block with a match of offset 0, which no
+    /// decoder accepts; scripts/patches/crates/lz4_flex-0.14.0/0004), so it runs with
+    /// feature `patched-codec`, which `make test` sets where it tests rzs-core on the
+    /// patched crate.
+    #[test]
+    #[cfg(feature = "patched-codec")]
+    fn compress_survives_input_changing_under_it() {
+        use std::cell::UnsafeCell;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        struct Shared(UnsafeCell<Page>);
+        // SAFETY: see the test's documentation: the race is the point.
+        unsafe impl Sync for Shared {}
+        impl Shared {
+            fn ptr(&self) -> *mut u8 {
+                self.0.get().cast()
+            }
+        }
+
+        let samples = sample_pages();
+        let shared = Shared(UnsafeCell::new(samples[0]));
+        let stop = AtomicBool::new(false);
+        let started = AtomicBool::new(false);
+        let mut c = compressor();
+        let mut out = [0u8; PAGE_SIZE];
+        let (mut compressed, mut raced) = (0u32, 0u32);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+                started.store(true, Ordering::Relaxed);
+                while !stop.load(Ordering::Relaxed) {
+                    let src = &samples[rng.below(samples.len())];
+                    let at = rng.below(PAGE_SIZE);
+                    let len = rng.below(PAGE_SIZE - at + 1).min(512);
+                    let base = shared.ptr();
+                    for (i, b) in src[at..at + len].iter().enumerate() {
+                        // SAFETY: `at + i < PAGE_SIZE`, inside the page.
+                        unsafe { base.add(at + i).write_volatile(*b) };
+                    }
+                }
+            });
+            // Stops the writer however this thread leaves (a failed assertion too),
+            // or the scope would wait for it forever.
+            struct StopOnDrop<'a>(&'a AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _stop = StopOnDrop(&stop);
+            while !started.load(Ordering::Relaxed) {
+                std::thread::yield_now();
+            }
+            // Until enough compressions saw the page change (a busy machine may
+            // schedule the writer rarely), within a bound.
+            for _ in 0..200_000 {
+                if raced >= 1000 {
+                    break;
+                }
+                // SAFETY: see the test's documentation.
+                let page: &Page = unsafe { &*shared.ptr().cast::<Page>() };
+                if let Encoded::Compressed(s) = c.compress_max(page, PAGE_SIZE - 1) {
+                    compressed += 1;
+                    assert!(s.len() < PAGE_SIZE);
+                    assert_eq!(
+                        decompress(s, &mut out),
+                        Ok(()),
+                        "a torn page's stream must decode"
+                    );
+                    // Evidence the race happened: what was stored is not the page
+                    // as it is now.
+                    let now = (0..PAGE_SIZE).map(|i| {
+                        // SAFETY: inside the page; a volatile read of racing bytes.
+                        unsafe { shared.ptr().add(i).read_volatile() }
+                    });
+                    if !out.iter().copied().eq(now) {
+                        raced += 1;
+                    }
+                }
+            }
+        });
+        assert!(
+            compressed > 0 && raced > 0,
+            "{compressed} compressed, {raced} raced"
+        );
+    }
 }
