@@ -13,11 +13,11 @@ use kernel::uaccess::UserSlice;
 use kernel::{fmt, new_mutex};
 
 use rzs_core::abi::{self, DeviceState, RzsStats};
-use rzs_core::stats::Stats;
+use rzs_core::stats::{Hot, Stats};
 use rzs_core::table::SlotTable;
 use rzs_core::PAGE_SIZE;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Ctx, Store, StoreError};
 use crate::sys::blk::{self, Bdev, BdevCell, Bio, BioData, DiskRef, Op, Status};
 use crate::sys::gate::Gate;
 use crate::sys::swap::{events, Mode};
@@ -141,9 +141,10 @@ impl Device {
     /// Frees one slot (swap slot-free notification). Atomic context: never sleeps,
     /// never allocates, never skips the free (the slot lock is waited for).
     pub(crate) fn slot_free(&self, index: usize) {
-        self.stats.notify_free.fetch_add(1, Relaxed);
+        let ctx = Ctx::new(&self.stats, crate::sys::cpu_hint());
+        ctx.stats.inc(Hot::NotifyFree);
         if let Some(s) = self.store.enter() {
-            s.free(index, &self.stats);
+            s.free(index, ctx);
         }
     }
 
@@ -272,15 +273,15 @@ impl Device {
 
     /// Reads or writes every page of a page-aligned bio, copying between the bio and
     /// this CPU's workspace page.
-    fn do_rw(&self, store: &Store, bio: &Bio<'_>, write: bool) -> core::result::Result<(), StoreError> {
+    fn do_rw(&self, store: &Store, bio: &Bio<'_>, write: bool, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         let first = (bio.sector() << blk::SECTOR_SHIFT) / PAGE_SIZE as u64;
         let mut data: BioData<'_> = bio.data();
         let mut index = usize::try_from(first).map_err(|_| StoreError::OutOfRange)?;
         while data.remaining() > 0 {
             if write {
-                store.write(index, |_, page| data.copy_out(page).map_err(|_| StoreError::Io), &self.stats)?;
+                store.write(index, |_, page| data.copy_out(page).map_err(|_| StoreError::Io), ctx)?;
             } else {
-                store.read(index, |page| data.copy_in(page).map_err(|_| StoreError::Io))?;
+                store.read(index, |page| data.copy_in(page).map_err(|_| StoreError::Io), ctx)?;
             }
             index = index.checked_add(1).ok_or(StoreError::OutOfRange)?;
         }
@@ -289,14 +290,14 @@ impl Device {
 
     /// Discard and write-zeroes: free every page the range fully covers; write-zeroes
     /// also zeroes the partial pages at its ends.
-    fn do_discard(&self, store: &Store, bio: &Bio<'_>, zeroes: bool) -> core::result::Result<(), StoreError> {
+    fn do_discard(&self, store: &Store, bio: &Bio<'_>, zeroes: bool, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         let start = bio.sector() << blk::SECTOR_SHIFT;
         let end = start.checked_add(u64::from(bio.len())).ok_or(StoreError::OutOfRange)?;
         let ps = PAGE_SIZE as u64;
         let first_full = start.div_ceil(ps);
         let last_full = end / ps; // exclusive
         for i in first_full..last_full.max(first_full) {
-            store.free(i as usize, &self.stats);
+            store.free(i as usize, ctx);
         }
         if zeroes {
             let zero_part = |from: u64, to: u64| -> core::result::Result<(), StoreError> {
@@ -313,7 +314,7 @@ impl Device {
                         page.get_mut(a..b).ok_or(StoreError::OutOfRange)?.fill(0);
                         Ok(())
                     },
-                    &self.stats,
+                    ctx,
                 )
             };
             if first_full > last_full {
@@ -351,7 +352,8 @@ impl events::Handler for Device {
             return;
         }
         self.swap_detach.fetch_add(1, Relaxed);
-        let released = self.store.enter().map_or(0, |s| s.clear_after_header(&self.stats));
+        let ctx = Ctx::new(&self.stats, crate::sys::cpu_hint());
+        let released = self.store.enter().map_or(0, |s| s.clear_after_header(ctx));
         pr_info!("rzs{}: swap off: detached ({} leftover pages released)\n", self.index, released);
     }
 }
@@ -413,21 +415,18 @@ impl blk::Operations for Device {
             bio.end(Status::IoErr);
             return;
         }
+        let ctx = Ctx::new(&self.stats, crate::sys::cpu_hint());
         let r = match op {
             Op::Read => {
-                self.stats.num_reads.fetch_add(1, Relaxed);
-                self.do_rw(&store, &bio, false).inspect_err(|_| {
-                    self.stats.failed_reads.fetch_add(1, Relaxed);
-                })
+                ctx.stats.inc(Hot::NumReads);
+                self.do_rw(&store, &bio, false, ctx).inspect_err(|_| ctx.stats.inc(Hot::FailedReads))
             }
             Op::Write => {
-                self.stats.num_writes.fetch_add(1, Relaxed);
-                self.do_rw(&store, &bio, true).inspect_err(|_| {
-                    self.stats.failed_writes.fetch_add(1, Relaxed);
-                })
+                ctx.stats.inc(Hot::NumWrites);
+                self.do_rw(&store, &bio, true, ctx).inspect_err(|_| ctx.stats.inc(Hot::FailedWrites))
             }
-            Op::Discard => self.do_discard(&store, &bio, false),
-            Op::WriteZeroes => self.do_discard(&store, &bio, true),
+            Op::Discard => self.do_discard(&store, &bio, false, ctx),
+            Op::WriteZeroes => self.do_discard(&store, &bio, true, ctx),
             Op::Flush => Ok(()),
             Op::Other(_) => {
                 drop(store);

@@ -13,9 +13,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::prelude::*;
 
-use rzs_core::codec::{self, Encoded};
+use rzs_core::codec::{self, Compressor, Encoded};
 use rzs_core::page::{self, Page};
-use rzs_core::stats::Stats;
+use rzs_core::stats::{Hot, Local, Stats};
 
 use rzs_core::PAGE_SIZE;
 
@@ -47,26 +47,44 @@ pub(crate) struct Store {
     pub mem_limit_pages: AtomicU64,
 }
 
+/// Where an I/O runs: its CPU (a hint: which workspace to take) and that CPU's
+/// stripe of the device's statistics.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub cpu: usize,
+    /// The device's statistics.
+    pub all: &'a Stats,
+    /// Their stripe for `cpu`.
+    pub stats: Local<'a>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of an I/O on CPU `cpu` of a device with statistics `stats`.
+    pub(crate) fn new(stats: &'a Stats, cpu: usize) -> Self {
+        Self { cpu, all: stats, stats: stats.local(cpu) }
+    }
+}
+
 /// Updates the stats for an entry `v` entering (`entering`) or leaving the table.
-fn account(stats: &Stats, v: View, entering: bool) {
+fn account(stats: Local<'_>, v: View, entering: bool) {
     let (same, huge, compr) = match v {
         View::Empty => return,
         View::Same(_) => (1, 0, 0),
         View::Object(size) => (0, u64::from(size == PAGE_SIZE), size as u64),
     };
-    let op = |c: &AtomicU64, n: u64| {
+    let op = |h: Hot, n: u64| {
         if n != 0 {
             if entering {
-                c.fetch_add(n, Ordering::Relaxed);
+                stats.add(h, n);
             } else {
-                c.fetch_sub(n, Ordering::Relaxed);
+                stats.sub(h, n);
             }
         }
     };
-    op(&stats.same_pages, same);
-    op(&stats.huge_pages, huge);
-    op(&stats.compr_data_size, compr);
-    op(&stats.pages_stored, 1);
+    op(Hot::SamePages, same);
+    op(Hot::HugePages, huge);
+    op(Hot::ComprDataSize, compr);
+    op(Hot::PagesStored, 1);
 }
 
 fn view_of(h: &Held<'_>) -> View {
@@ -94,22 +112,22 @@ impl Store {
 
     /// Puts `new` in slot `index`, accounts for it and for what it replaces, and
     /// frees the replaced object after the slot is unlocked.
-    fn install<'a>(&'a self, index: usize, new: Held<'a>, stats: &Stats) -> core::result::Result<(), StoreError> {
+    fn install<'a>(&'a self, index: usize, new: Held<'a>, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         let v = view_of(&new);
         let old = {
             let mut s = self.table.lock(index).ok_or(StoreError::OutOfRange)?;
             // An object of this table always goes in; `Err` would give it back.
             s.replace(new).map_err(|_| StoreError::NoMem)?
         };
-        account(stats, v, true);
-        account(stats, view_of(&old), false);
+        account(ctx.stats, v, true);
+        account(ctx.stats, view_of(&old), false);
         drop(old);
         Ok(())
     }
 
     /// Frees slot `index` (discard, slot-free notification). Never sleeps; callable
     /// in atomic context. Whether the slot held something.
-    pub(crate) fn free(&self, index: usize, stats: &Stats) -> bool {
+    pub(crate) fn free(&self, index: usize, ctx: Ctx<'_>) -> bool {
         let old = match self.table.lock(index) {
             Some(mut s) => match s.replace(Held::Empty) {
                 Ok(old) => old,
@@ -118,7 +136,7 @@ impl Store {
             None => return false,
         };
         let v = view_of(&old);
-        account(stats, v, false);
+        account(ctx.stats, v, false);
         // Dropping an object frees it: zs_free takes only spinlocks.
         drop(old);
         v != View::Empty
@@ -131,31 +149,39 @@ impl Store {
         &self,
         index: usize,
         fill: impl FnOnce(&Store, &mut Page) -> core::result::Result<(), StoreError>,
-        stats: &Stats,
+        ctx: Ctx<'_>,
     ) -> core::result::Result<(), StoreError> {
         if index >= self.pages() {
             return Err(StoreError::OutOfRange);
         }
-        let mut g = self.ws.get();
+        let mut g = self.ws.get(ctx.cpu);
         let ws = &mut **g;
         fill(self, &mut ws.page)?;
-        if let Some(w) = page::same_filled(&ws.page) {
-            drop(g);
-            return self.install(index, Held::Same(w as u64), stats);
+        let new = self.encode(&ws.page, &mut ws.comp, ctx)?;
+        drop(g);
+        self.install(index, new, ctx)
+    }
+
+    /// What page `src` becomes: a same-filled word, or an object holding it
+    /// compressed or raw (allocated here, against the memory limit).
+    fn encode(&self, src: &Page, comp: &mut Compressor, ctx: Ctx<'_>) -> core::result::Result<Held<'_>, StoreError> {
+        if let Some(w) = page::same_filled(src) {
+            return Ok(Held::Same(w as u64));
         }
         let limit = self.mem_limit_pages.load(Ordering::Relaxed);
         if limit != 0 && self.table.total_pages() >= limit {
             return Err(StoreError::Limit);
         }
-        let src: &[u8] = match ws.comp.compress_max(&ws.page, self.max_compressed) {
+        let data: &[u8] = match comp.compress_max(src, self.max_compressed) {
             Encoded::Compressed(c) => c,
-            Encoded::Incompressible => &ws.page[..],
+            Encoded::Incompressible => &src[..],
         };
-        let mut obj = self.table.alloc(src.len()).map_err(|_| StoreError::NoMem)?;
-        obj.write(src).map_err(|_| StoreError::NoMem)?;
-        drop(g);
-        stats.update_max(self.table.total_pages());
-        self.install(index, Held::Object(obj), stats)
+        let mut obj = self.table.alloc(data.len()).map_err(|_| StoreError::NoMem)?;
+        obj.write(data).map_err(|_| StoreError::NoMem)?;
+        // A relaxed load, and a write only at a new peak: no shared line is dirtied
+        // per write (`Stats::update_max`).
+        ctx.all.update_max(self.table.total_pages());
+        Ok(Held::Object(obj))
     }
 
     /// Decodes page `index` into `out`. Unwritten and freed slots read as zeros.
@@ -193,8 +219,9 @@ impl Store {
         &self,
         index: usize,
         out: impl FnOnce(&Page) -> core::result::Result<(), StoreError>,
+        ctx: Ctx<'_>,
     ) -> core::result::Result<(), StoreError> {
-        let mut g = self.ws.get();
+        let mut g = self.ws.get(ctx.cpu);
         let ws = &mut **g;
         self.load(index, &mut ws.page)?;
         out(&ws.page)
@@ -230,10 +257,10 @@ impl Store {
 
     /// Empties every slot but the first (the swap header), in process context.
     /// Returns how many held something. Stats follow.
-    pub(crate) fn clear_after_header(&self, stats: &Stats) -> u64 {
+    pub(crate) fn clear_after_header(&self, ctx: Ctx<'_>) -> u64 {
         let mut n = 0;
         for i in 1..self.pages() {
-            if self.free(i, stats) {
+            if self.free(i, ctx) {
                 n += 1;
             }
             if i % 4096 == 0 {

@@ -3,7 +3,10 @@
 //!
 //! [`Stats`] is a set of independent `AtomicU64` counters that the I/O paths update
 //! concurrently; [`Stats::snapshot`] copies them into a plain [`StatsSnapshot`] for
-//! reporting (sysfs, the userspace tool).
+//! reporting (sysfs, the userspace tool). The counters touched on every page
+//! ([`Hot`]) are split in per-CPU stripes, each on cache lines of its own, so two
+//! CPUs writing pages do not contend for one line (zram's single `atomic64_t`s do);
+//! a snapshot sums them.
 //!
 //! # Ordering
 //!
@@ -36,61 +39,135 @@ pub fn sub(counter: &AtomicU64, n: u64) {
     counter.fetch_sub(n, Ordering::Relaxed);
 }
 
+/// The counters the I/O path updates for every page or bio. They live in per-CPU
+/// stripes ([`Stats::local`]), so CPUs doing I/O at once do not bounce one cache
+/// line between them; a snapshot sums the stripes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hot {
+    /// Completed read requests.
+    NumReads,
+    /// Completed write requests.
+    NumWrites,
+    /// Reads that failed (corrupt data, allocator errors).
+    FailedReads,
+    /// Writes that failed (out of memory, over the memory limit).
+    FailedWrites,
+    /// Slots freed by the swap layer's free notification.
+    NotifyFree,
+    /// Slots currently holding a same-filled page (no allocation).
+    SamePages,
+    /// Slots currently holding data (same-filled or object).
+    PagesStored,
+    /// Slots currently holding an incompressible page stored raw.
+    HugePages,
+    /// Bytes currently stored in objects after compression.
+    ComprDataSize,
+}
+
+/// Number of [`Hot`] counters.
+const HOT: usize = 9;
+
+/// Number of stripes: CPU `n` uses stripe `n % STRIPES`. More CPUs than this share
+/// stripes, which costs some contention but never a lost update.
+pub const STRIPES: usize = 32;
+
+/// One stripe of hot counters, on cache lines of its own.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Stripe([AtomicU64; HOT]);
+
+impl Stripe {
+    const fn new() -> Self {
+        Stripe([const { AtomicU64::new(0) }; HOT])
+    }
+
+    #[inline]
+    fn get(&self, h: Hot) -> &AtomicU64 {
+        // `Hot` has `HOT` variants, numbered from 0: always in range.
+        match self.0.get(h as usize) {
+            Some(c) => c,
+            None => &self.0[0],
+        }
+    }
+}
+
 /// The live counters of one device.
 #[derive(Debug)]
 pub struct Stats {
-    /// Completed read requests (pages read).
-    pub num_reads: AtomicU64,
-    /// Completed write requests (pages written).
-    pub num_writes: AtomicU64,
-    /// Reads that failed (corrupt data, allocator errors).
-    pub failed_reads: AtomicU64,
-    /// Writes that failed (out of memory, over the memory limit).
-    pub failed_writes: AtomicU64,
+    stripes: [Stripe; STRIPES],
     /// Requests rejected as malformed (misaligned, out of range).
     pub invalid_io: AtomicU64,
-    /// Slots freed by the swap layer's free notification or by discard.
-    pub notify_free: AtomicU64,
-    /// Slots currently holding a same-filled page (no allocation).
-    pub same_pages: AtomicU64,
-    /// Slots currently holding data (same-filled or object).
-    pub pages_stored: AtomicU64,
-    /// Slots currently holding an incompressible page stored raw.
-    pub huge_pages: AtomicU64,
-    /// Bytes of original data currently stored in objects (a page per object).
+    /// Unused by the driver (the ABI derives it from the pages stored); kept so a
+    /// snapshot has every field of the ABI.
     pub orig_data_size: AtomicU64,
-    /// Bytes currently stored in objects after compression.
-    pub compr_data_size: AtomicU64,
     /// Peak allocator memory use, in pages.
     pub mem_used_max: AtomicU64,
     /// Pages the allocator gave back by compaction (zram's `pages_compacted`).
     pub pages_compacted: AtomicU64,
 }
 
+/// The stripe of hot counters of the CPU an I/O runs on (see [`Stats::local`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Local<'a>(&'a Stripe);
+
+impl Local<'_> {
+    /// Adds 1 to `h`.
+    #[inline]
+    pub fn inc(self, h: Hot) {
+        inc(self.0.get(h));
+    }
+
+    /// Adds `n` to `h` (wrapping).
+    #[inline]
+    pub fn add(self, h: Hot, n: u64) {
+        add(self.0.get(h), n);
+    }
+
+    /// Subtracts `n` from `h` (wrapping: one stripe may go "below zero" when a
+    /// page stored on one CPU is freed on another; the sum over stripes is right).
+    #[inline]
+    pub fn sub(self, h: Hot, n: u64) {
+        sub(self.0.get(h), n);
+    }
+}
+
 impl Stats {
     /// All counters zero.
     pub const fn new() -> Self {
         Stats {
-            num_reads: AtomicU64::new(0),
-            num_writes: AtomicU64::new(0),
-            failed_reads: AtomicU64::new(0),
-            failed_writes: AtomicU64::new(0),
+            stripes: [const { Stripe::new() }; STRIPES],
             invalid_io: AtomicU64::new(0),
-            notify_free: AtomicU64::new(0),
-            same_pages: AtomicU64::new(0),
-            pages_stored: AtomicU64::new(0),
-            huge_pages: AtomicU64::new(0),
             orig_data_size: AtomicU64::new(0),
-            compr_data_size: AtomicU64::new(0),
             mem_used_max: AtomicU64::new(0),
             pages_compacted: AtomicU64::new(0),
         }
     }
 
-    /// Raises the peak `mem_used_max` to `current_pages` if that is higher.
+    /// The hot counters for an I/O running on CPU `cpu` (any number: a hint, as
+    /// the task may migrate; a stale one costs only some sharing).
+    #[inline]
+    pub fn local(&self, cpu: usize) -> Local<'_> {
+        match self.stripes.get(cpu % STRIPES) {
+            Some(s) => Local(s),
+            None => Local(&self.stripes[0]),
+        }
+    }
+
+    /// The sum of hot counter `h` over every stripe (wrapping).
+    pub fn hot(&self, h: Hot) -> u64 {
+        self.stripes.iter().fold(0u64, |sum, s| {
+            sum.wrapping_add(s.get(h).load(Ordering::Relaxed))
+        })
+    }
+
+    /// Raises the peak `mem_used_max` to `current_pages` if that is higher. Reads
+    /// before it writes, so the common case (no new peak) dirties no shared line.
+    #[inline]
     pub fn update_max(&self, current_pages: u64) {
-        self.mem_used_max
-            .fetch_max(current_pages, Ordering::Relaxed);
+        if current_pages > self.mem_used_max.load(Ordering::Relaxed) {
+            self.mem_used_max
+                .fetch_max(current_pages, Ordering::Relaxed);
+        }
     }
 
     /// Restarts peak tracking from `current_pages` (zram's `mem_used_max` reset).
@@ -101,7 +178,12 @@ impl Stats {
     /// Sets every counter to zero (device reset). Not atomic as a whole: call it only
     /// while no I/O can run.
     pub fn reset(&self) {
-        for c in self.counters() {
+        for s in &self.stripes {
+            for c in &s.0 {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+        for c in self.cold() {
             c.store(0, Ordering::Relaxed);
         }
     }
@@ -110,35 +192,26 @@ impl Stats {
     pub fn snapshot(&self) -> StatsSnapshot {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StatsSnapshot {
-            num_reads: load(&self.num_reads),
-            num_writes: load(&self.num_writes),
-            failed_reads: load(&self.failed_reads),
-            failed_writes: load(&self.failed_writes),
+            num_reads: self.hot(Hot::NumReads),
+            num_writes: self.hot(Hot::NumWrites),
+            failed_reads: self.hot(Hot::FailedReads),
+            failed_writes: self.hot(Hot::FailedWrites),
             invalid_io: load(&self.invalid_io),
-            notify_free: load(&self.notify_free),
-            same_pages: load(&self.same_pages),
-            pages_stored: load(&self.pages_stored),
-            huge_pages: load(&self.huge_pages),
+            notify_free: self.hot(Hot::NotifyFree),
+            same_pages: self.hot(Hot::SamePages),
+            pages_stored: self.hot(Hot::PagesStored),
+            huge_pages: self.hot(Hot::HugePages),
             orig_data_size: load(&self.orig_data_size),
-            compr_data_size: load(&self.compr_data_size),
+            compr_data_size: self.hot(Hot::ComprDataSize),
             mem_used_max: load(&self.mem_used_max),
             pages_compacted: load(&self.pages_compacted),
         }
     }
 
-    fn counters(&self) -> [&AtomicU64; 13] {
+    fn cold(&self) -> [&AtomicU64; 4] {
         [
-            &self.num_reads,
-            &self.num_writes,
-            &self.failed_reads,
-            &self.failed_writes,
             &self.invalid_io,
-            &self.notify_free,
-            &self.same_pages,
-            &self.pages_stored,
-            &self.huge_pages,
             &self.orig_data_size,
-            &self.compr_data_size,
             &self.mem_used_max,
             &self.pages_compacted,
         ]
@@ -220,27 +293,45 @@ mod tests {
         assert_eq!(Stats::default().snapshot(), StatsSnapshot::default());
     }
 
+    const ALL_HOT: [Hot; HOT] = [
+        Hot::NumReads,
+        Hot::NumWrites,
+        Hot::FailedReads,
+        Hot::FailedWrites,
+        Hot::NotifyFree,
+        Hot::SamePages,
+        Hot::PagesStored,
+        Hot::HugePages,
+        Hot::ComprDataSize,
+    ];
+
     #[test]
     fn every_field_reaches_the_snapshot() {
         let s = Stats::new();
-        for (i, c) in s.counters().iter().enumerate() {
-            add(c, i as u64 + 1);
+        // Each hot counter on its own stripe and split over two: the sum counts.
+        for (i, h) in ALL_HOT.iter().enumerate() {
+            s.local(i).add(*h, 100 * (i as u64 + 1));
+            s.local(i + 7).add(*h, i as u64 + 1);
         }
+        add(&s.invalid_io, 5);
+        add(&s.orig_data_size, 10);
+        add(&s.mem_used_max, 12);
+        add(&s.pages_compacted, 13);
         let snap = s.snapshot();
         assert_eq!(
             snap,
             StatsSnapshot {
-                num_reads: 1,
-                num_writes: 2,
-                failed_reads: 3,
-                failed_writes: 4,
+                num_reads: 101,
+                num_writes: 202,
+                failed_reads: 303,
+                failed_writes: 404,
                 invalid_io: 5,
-                notify_free: 6,
-                same_pages: 7,
-                pages_stored: 8,
-                huge_pages: 9,
+                notify_free: 505,
+                same_pages: 606,
+                pages_stored: 707,
+                huge_pages: 808,
                 orig_data_size: 10,
-                compr_data_size: 11,
+                compr_data_size: 909,
                 mem_used_max: 12,
                 pages_compacted: 13,
             }
@@ -253,17 +344,45 @@ mod tests {
     }
 
     #[test]
+    fn stripes_sum_across_cpus_and_wrap() {
+        let s = Stats::new();
+        // Stored on CPU 3, freed on CPU 40: each stripe alone is off, the sum is 0.
+        s.local(3).add(Hot::PagesStored, 1);
+        s.local(40).sub(Hot::PagesStored, 1);
+        assert_eq!(s.snapshot().pages_stored, 0);
+        // CPUs beyond the stripe count share stripes; nothing is lost.
+        for cpu in 0..4 * STRIPES {
+            s.local(cpu).inc(Hot::NumWrites);
+        }
+        assert_eq!(s.snapshot().num_writes, 4 * STRIPES as u64);
+        s.local(usize::MAX).inc(Hot::NumWrites);
+        assert_eq!(s.hot(Hot::NumWrites), 4 * STRIPES as u64 + 1);
+        // An unbalanced subtraction shows as a huge value.
+        s.local(0).sub(Hot::SamePages, 1);
+        assert_eq!(s.snapshot().same_pages, u64::MAX, "sub wraps");
+    }
+
+    #[test]
+    fn stripes_are_cache_line_aligned() {
+        assert!(core::mem::align_of::<Stripe>() >= 64);
+        let s = Stats::new();
+        let a = s.local(0).0 as *const Stripe as usize;
+        let b = s.local(1).0 as *const Stripe as usize;
+        assert!(b - a >= 64 && b % 64 == 0);
+    }
+
+    #[test]
     fn inc_add_sub() {
         let s = Stats::new();
-        inc(&s.num_reads);
-        inc(&s.num_reads);
-        add(&s.compr_data_size, 1000);
-        sub(&s.compr_data_size, 300);
+        inc(&s.invalid_io);
+        inc(&s.invalid_io);
+        add(&s.pages_compacted, 1000);
+        sub(&s.pages_compacted, 300);
         let snap = s.snapshot();
-        assert_eq!(snap.num_reads, 2);
-        assert_eq!(snap.compr_data_size, 700);
-        sub(&s.same_pages, 1);
-        assert_eq!(s.snapshot().same_pages, u64::MAX, "sub wraps");
+        assert_eq!(snap.invalid_io, 2);
+        assert_eq!(snap.pages_compacted, 700);
+        sub(&s.invalid_io, 3);
+        assert_eq!(s.snapshot().invalid_io, u64::MAX, "sub wraps");
     }
 
     #[test]
@@ -289,8 +408,9 @@ mod tests {
                     let s = &s;
                     scope.spawn(move || {
                         for i in 0..10_000u64 {
-                            inc(&s.num_writes);
-                            add(&s.orig_data_size, 4096);
+                            // Two threads share a stripe, two have their own.
+                            s.local((t % 3) as usize).inc(Hot::NumWrites);
+                            s.local(i as usize).add(Hot::ComprDataSize, 4096);
                             s.update_max(t * 10_000 + i);
                         }
                     })
@@ -302,7 +422,7 @@ mod tests {
         });
         let snap = s.snapshot();
         assert_eq!(snap.num_writes, 40_000);
-        assert_eq!(snap.orig_data_size, 40_000 * 4096);
+        assert_eq!(snap.compr_data_size, 40_000 * 4096);
         assert_eq!(snap.mem_used_max, 39_999);
     }
 

@@ -32,6 +32,14 @@ pub(crate) fn cond_resched() {
     unsafe { ffi::rzs_cond_resched() };
 }
 
+/// The CPU the calling task runs on now: a hint (it may run elsewhere right after),
+/// for picking a per-CPU workspace or statistics stripe.
+#[inline]
+pub(crate) fn cpu_hint() -> usize {
+    // SAFETY: `raw_smp_processor_id` has no precondition; the value is only a hint.
+    unsafe { ffi::rzs_raw_smp_processor_id() as usize }
+}
+
 /// The RAM the kernel manages, in pages (`totalram_pages`; changes with hotplug).
 pub(crate) fn totalram_pages() -> u64 {
     // SAFETY: reads an atomic counter.

@@ -71,12 +71,6 @@ fn nr_cpu_ids() -> usize {
     unsafe { ffi::rzs_nr_cpu_ids() as usize }
 }
 
-/// The CPU this task runs on now (it may run elsewhere right after).
-fn this_cpu_hint() -> usize {
-    // SAFETY: `raw_smp_processor_id` has no precondition; the value is a hint.
-    unsafe { ffi::rzs_raw_smp_processor_id() as usize }
-}
-
 fn new_entry() -> Result<Entry> {
     let ws = Workspace::new_boxed()?;
     KBox::pin_init(new_mutex!(ws, "rzs::Workspace"), GFP_KERNEL)
@@ -94,10 +88,9 @@ impl Workspaces {
         Ok(Self { first, rest })
     }
 
-    /// Takes this CPU's workspace, waiting for it if another task holds it. Process
-    /// context only: may sleep.
-    pub(crate) fn get(&self) -> WsGuard<'_> {
-        let cpu = this_cpu_hint();
+    /// Takes the workspace of CPU `cpu` (the caller's [`super::cpu_hint`]), waiting
+    /// for it if another task holds it. Process context only: may sleep.
+    pub(crate) fn get(&self, cpu: usize) -> WsGuard<'_> {
         let e = match cpu.checked_sub(1) {
             Some(i) => self.rest.get(i).unwrap_or(&self.first),
             None => &self.first,
