@@ -272,14 +272,18 @@ impl Device {
     }
 
     /// Reads or writes every page of a page-aligned bio, copying between the bio and
-    /// this CPU's workspace page.
+    /// this CPU's workspace page (a swap writeout's pages are compressed in place).
     fn do_rw(&self, store: &Store, bio: &Bio<'_>, write: bool, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         let first = (bio.sector() << blk::SECTOR_SHIFT) / PAGE_SIZE as u64;
-        let mut data: BioData<'_> = bio.data();
+        let mut data: BioData<'_> = if write { bio.write_data() } else { bio.data() };
         let mut index = usize::try_from(first).map_err(|_| StoreError::OutOfRange)?;
         while data.remaining() > 0 {
             if write {
-                store.write(index, |_, page| data.copy_out(page).map_err(|_| StoreError::Io), ctx)?;
+                // Swap writeout is compressed in place; anything else from a snapshot.
+                match data.with_stable_page(|page| store.write_stable(index, page, ctx)) {
+                    Some(r) => r?,
+                    None => store.write(index, |_, page| data.copy_out(page).map_err(|_| StoreError::Io), ctx)?,
+                }
             } else {
                 store.read(index, |page| data.copy_in(page).map_err(|_| StoreError::Io), ctx)?;
             }

@@ -34,6 +34,9 @@ void rzs_cond_resched(void);
 struct page *rzs_nth_page(struct page *page, unsigned long n);
 void rzs_copy_from_page(void *dst, struct page *page, unsigned int off, size_t len);
 void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size_t len);
+bool rzs_bio_stable_swap_write(struct bio *bio);
+void *rzs_kmap_local_page(struct page *page);
+void rzs_kunmap_local(void *addr);
 struct srcu_struct *rzs_srcu_alloc(void);
 void rzs_srcu_free(struct srcu_struct *ssp);
 int rzs_srcu_read_lock(struct srcu_struct *ssp);
@@ -103,6 +106,27 @@ void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size
 	memcpy(dst + off, src, len);
 	kunmap_local(dst);
 	flush_dcache_page(page);
+}
+
+/*
+ * Whether @bio is swap writeout (mm/page_io.c's REQ_SWAP writes) to a disk that
+ * has stable writes now: see BioData::with_stable_page in src/sys/blk.rs for what
+ * that guarantees about its pages.
+ */
+bool rzs_bio_stable_swap_write(struct bio *bio)
+{
+	return bio_op(bio) == REQ_OP_WRITE && (bio->bi_opf & REQ_SWAP) &&
+	       bdev_stable_writes(bio->bi_bdev);
+}
+
+void *rzs_kmap_local_page(struct page *page)
+{
+	return kmap_local_page(page);
+}
+
+void rzs_kunmap_local(void *addr)
+{
+	kunmap_local(addr);
 }
 
 /* --- SRCU (src/sys/gate.rs): allocated here so Rust never moves one */

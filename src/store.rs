@@ -162,6 +162,24 @@ impl Store {
         self.install(index, new, ctx)
     }
 
+    /// Stores page `src` at `index` in place, without a snapshot: for a page that
+    /// nobody writes meanwhile (swap writeout, `BioData::with_stable_page`). A
+    /// same-filled page needs no workspace at all. Were the page to change anyway,
+    /// what is stored is still a page that reads back (the codec is robust to it),
+    /// made of bytes it held at some moment. May sleep.
+    pub(crate) fn write_stable(&self, index: usize, src: &Page, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
+        if index >= self.pages() {
+            return Err(StoreError::OutOfRange);
+        }
+        if let Some(w) = page::same_filled(src) {
+            return self.install(index, Held::Same(w as u64), ctx);
+        }
+        let mut g = self.ws.get(ctx.cpu);
+        let new = self.encode(src, &mut g.comp, ctx)?;
+        drop(g);
+        self.install(index, new, ctx)
+    }
+
     /// What page `src` becomes: a same-filled word, or an object holding it
     /// compressed or raw (allocated here, against the memory limit).
     fn encode(&self, src: &Page, comp: &mut Compressor, ctx: Ctx<'_>) -> core::result::Result<Held<'_>, StoreError> {

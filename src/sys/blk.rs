@@ -5,11 +5,13 @@
 //! or `block_device_operations` a zram-class device needs, so this module wraps the C
 //! API directly. Every `unsafe` block of the driver's block-layer use lives here.
 //!
-//! A bio's data pages are never seen as Rust slices: the pages of an O_DIRECT bio are
-//! user memory that other threads may write while the I/O runs, and a `&[u8]` or
-//! `&mut [u8]` over memory someone else writes is undefined behaviour. [`BioData`]
-//! copies between the bio and memory rzs owns, with the kernel's `memcpy` (and
-//! `flush_dcache_page` after writing into a bio page).
+//! A bio's data pages are seen as Rust slices in one case only: the pages of an
+//! O_DIRECT bio are user memory that other threads may write while the I/O runs,
+//! and a `&[u8]` or `&mut [u8]` over memory someone else writes is undefined
+//! behaviour. [`BioData`] copies between the bio and memory rzs owns, with the
+//! kernel's `memcpy` (and `flush_dcache_page` after writing into a bio page). The
+//! exception is a swap writeout page, which the kernel keeps unchanged until the
+//! write completes: [`BioData::with_stable_page`] lends it read-only, in place.
 
 use core::ptr::NonNull;
 use kernel::ffi::c_void;
@@ -551,7 +553,18 @@ impl Bio<'_> {
 
     /// The bio's data, as a cursor from its start.
     pub(crate) fn data(&self) -> BioData<'_> {
-        BioData { bio: self.bio, iter: self.bio.bi_iter }
+        BioData { bio: self.bio, iter: self.bio.bi_iter, stable: false }
+    }
+
+    /// The data of a write bio, as a cursor from its start that also offers its
+    /// whole pages without a copy when they cannot change before the bio completes
+    /// (see [`BioData::with_stable_page`]).
+    pub(crate) fn write_data(&self) -> BioData<'_> {
+        let bio = self.bio as *const bindings::bio as *mut bindings::bio;
+        // SAFETY: we own the bio until `bio_endio`; the helper only reads its flags
+        // and its disk's queue limits.
+        let stable = unsafe { ffi::rzs_bio_stable_swap_write(bio) };
+        BioData { bio: self.bio, iter: self.bio.bi_iter, stable }
     }
 }
 
@@ -568,9 +581,15 @@ impl Drop for Bio<'_> {
 
 /// A cursor over a bio's data that copies it to or from memory rzs owns. Walks a
 /// copy of `bi_iter`, so the bio itself is unchanged.
+///
+/// # Invariants
+///
+/// `stable` is true only if `rzs_bio_stable_swap_write` said so for `bio`: swap
+/// writeout (`REQ_OP_WRITE | REQ_SWAP`) to a disk with `BLK_FEAT_STABLE_WRITES`.
 pub(crate) struct BioData<'a> {
     bio: &'a bindings::bio,
     iter: bindings::bvec_iter,
+    stable: bool,
 }
 
 const PAGE_SIZE: u32 = bindings::PAGE_SIZE as u32;
@@ -614,6 +633,48 @@ impl BioData<'_> {
             self.iter.bi_bvec_done = 0;
         }
         Some(Piece { page, offset, len })
+    }
+
+    /// Hands the next page of the bio to `f` in place, without copying it, if the
+    /// bio is a stable swap write ([`Bio::write_data`]) and its next piece is a
+    /// whole page; then advances past it. `None`, with nothing consumed, otherwise.
+    ///
+    /// Why the page cannot change while `f` reads it: mm/page_io.c writes a swap
+    /// cache folio that is locked and under writeback, and reclaim starts that only
+    /// once `try_to_unmap` removed every mapping (it fails on a GUP-pinned
+    /// anonymous page). The disk had stable writes at swapon, so swapon set
+    /// `SWP_STABLE_WRITES`, and a fault on the folio while it is under writeback maps
+    /// it read-only (`do_swap_page`); shmem waits for writeback before writing
+    /// (`shmem_swapin_folio`). Writeback ends from the bio's completion, after `f`.
+    /// One way around it exists: root clearing `queue/stable_writes` before swapon
+    /// and setting it again after. The compressor then reads bytes that change
+    /// under it; it is built to survive that (garbage in, garbage out; no panic, no
+    /// access out of bounds: `rzs_core::codec` test
+    /// `compress_survives_input_changing_under_it`), and what it stores is what a
+    /// read gives back.
+    pub(crate) fn with_stable_page<R>(&mut self, f: impl FnOnce(&[u8; PAGE_SIZE as usize]) -> R) -> Option<R> {
+        if !self.stable {
+            return None;
+        }
+        let saved = self.iter;
+        let p = match self.next_piece(PAGE_SIZE) {
+            Some(p) if p.offset == 0 && p.len == PAGE_SIZE => p,
+            _ => {
+                self.iter = saved;
+                return None;
+            }
+        };
+        // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
+        // it; `kmap_local_page` maps all of it until the matching unmap below.
+        let addr = unsafe { ffi::rzs_kmap_local_page(p.page) };
+        // SAFETY: `addr` maps `PAGE_SIZE` readable bytes, aligned, for as long as `f`
+        // runs. Nothing writes them meanwhile (`stable` invariant, and the argument
+        // above), so a shared reference aliases no write. The reference cannot outlive
+        // `f` (`R` does not borrow it) and is dropped before the unmap.
+        let r = f(unsafe { &*(addr as *const [u8; PAGE_SIZE as usize]) });
+        // SAFETY: `addr` came from `rzs_kmap_local_page` in this context, unmapped once.
+        unsafe { ffi::rzs_kunmap_local(addr) };
+        Some(r)
     }
 
     /// Copies the next `dst.len()` bytes of the bio into `dst`. `EIO` if the bio has
