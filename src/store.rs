@@ -157,7 +157,10 @@ impl Store {
         let mut g = self.ws.get(ctx.cpu);
         let ws = &mut **g;
         fill(self, &mut ws.page)?;
-        let new = self.encode(&ws.page, &mut ws.comp, ctx)?;
+        let new = match page::same_filled(&ws.page) {
+            Some(w) => Held::Same(w as u64),
+            None => self.encode_object(&ws.page, &mut ws.comp, ctx)?,
+        };
         drop(g);
         self.install(index, new, ctx)
     }
@@ -175,17 +178,14 @@ impl Store {
             return self.install(index, Held::Same(w as u64), ctx);
         }
         let mut g = self.ws.get(ctx.cpu);
-        let new = self.encode(src, &mut g.comp, ctx)?;
+        let new = self.encode_object(src, &mut g.comp, ctx)?;
         drop(g);
         self.install(index, new, ctx)
     }
 
-    /// What page `src` becomes: a same-filled word, or an object holding it
-    /// compressed or raw (allocated here, against the memory limit).
-    fn encode(&self, src: &Page, comp: &mut Compressor, ctx: Ctx<'_>) -> core::result::Result<Held<'_>, StoreError> {
-        if let Some(w) = page::same_filled(src) {
-            return Ok(Held::Same(w as u64));
-        }
+    /// An object holding page `src` (not same-filled: the caller checked) compressed
+    /// or raw, allocated here against the memory limit.
+    fn encode_object(&self, src: &Page, comp: &mut Compressor, ctx: Ctx<'_>) -> core::result::Result<Held<'_>, StoreError> {
         let limit = self.mem_limit_pages.load(Ordering::Relaxed);
         if limit != 0 && self.table.total_pages() >= limit {
             return Err(StoreError::Limit);

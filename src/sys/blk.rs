@@ -5,13 +5,13 @@
 //! or `block_device_operations` a zram-class device needs, so this module wraps the C
 //! API directly. Every `unsafe` block of the driver's block-layer use lives here.
 //!
-//! A bio's data pages are seen as Rust slices in one case only: the pages of an
+//! A bio's data pages are, as a rule, never seen as Rust slices: the pages of an
 //! O_DIRECT bio are user memory that other threads may write while the I/O runs,
 //! and a `&[u8]` or `&mut [u8]` over memory someone else writes is undefined
 //! behaviour. [`BioData`] copies between the bio and memory rzs owns, with the
 //! kernel's `memcpy` (and `flush_dcache_page` after writing into a bio page). The
-//! exception is a swap writeout page, which the kernel keeps unchanged until the
-//! write completes: [`BioData::with_stable_page`] lends it read-only, in place.
+//! one exception is a swap writeout page, which the kernel keeps unchanged until
+//! the write completes: [`BioData::with_stable_page`] lends it read-only, in place.
 
 use core::ptr::NonNull;
 use kernel::ffi::c_void;
