@@ -18,6 +18,7 @@ pub mod page;
 pub mod size;
 pub mod stats;
 pub mod table;
+pub mod tier;
 
 /// The unit rzs stores: one 4 KiB page. rzs requires `PAGE_SIZE == 4096`.
 pub const PAGE_SIZE: usize = 4096;

@@ -22,6 +22,7 @@
 //! | 0     | `LOCK` | the slot is locked (see [`SlotTable::lock`])         |
 //! | 1     | `SAME` | the page is same-filled; the word is the fill word   |
 //! | 2     | `OBJ`  | the page is stored in an allocator object            |
+//! | 1+2   | `BACK` | both: the page is on the backing device ([`tier`])   |
 //! | 3..16 | size   | with `OBJ`: the object's size, 1..=4096 (13 bits)    |
 //!
 //! The word's meaning depends on the flags:
@@ -30,6 +31,10 @@
 //! * [`Entry::Same`]`(w)`: `SAME` set; the word is `w`, all 64 bits.
 //! * [`Entry::Object`]: `OBJ` set; the word is the allocator handle, all 64 bits,
 //!   and the flag word's size field the object's size.
+//! * [`Entry::Backed`]: `SAME` and `OBJ` set; the word is the object's byte
+//!   address on the backing device, the size field its size.
+//!
+//! [`tier`]: crate::tier
 //!
 //! The handle is kept whole: no assumption about the shape of kernel addresses
 //! (4- or 5-level paging, arm64's 48/52-bit spaces, pointer tags in the top byte
@@ -51,6 +56,7 @@
 use core::hint::spin_loop;
 use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
+use crate::tier::BackRef;
 use crate::PAGE_SIZE;
 
 /// Flag bit: the slot is locked.
@@ -59,6 +65,8 @@ const LOCK: u16 = 1 << 0;
 const SAME: u16 = 1 << 1;
 /// Flag bit: the slot holds an allocator object; the word is its handle.
 const OBJ: u16 = 1 << 2;
+/// Both kind bits: the slot's page is on the backing device; the word is its address.
+const BACK: u16 = SAME | OBJ;
 /// Where the object's size sits in the flag word.
 const SIZE_SHIFT: u32 = 3;
 
@@ -112,11 +120,18 @@ pub enum Entry {
     Same(u64),
     /// A page stored in an allocator object.
     Object(ObjRef),
+    /// A page written back to the backing device.
+    Backed(BackRef),
 }
 
 impl Entry {
     /// Decodes a flag byte and word.
     fn decode(flags: u16, word: u64) -> Entry {
+        if flags & BACK == BACK {
+            // Only `encode` writes these bits, from a valid `BackRef`. Decoding is
+            // total anyway: `BackRef`'s methods never panic, whatever the bits.
+            return Entry::Backed(BackRef::from_raw(word, flags >> SIZE_SHIFT));
+        }
         if flags & OBJ != 0 {
             Entry::Object(ObjRef {
                 handle: word,
@@ -136,6 +151,8 @@ impl Entry {
             Entry::Same(w) => (SAME, w),
             // `size <= PAGE_SIZE < 2^13` (`ObjRef::new`), so the shift loses nothing.
             Entry::Object(o) => (OBJ | (o.size << SIZE_SHIFT), o.handle),
+            // `1 <= size <= PAGE_SIZE` (`BackRef`'s invariant), as above.
+            Entry::Backed(b) => (BACK | ((b.size() as u16) << SIZE_SHIFT), b.addr()),
         }
     }
 }
@@ -326,6 +343,11 @@ mod tests {
                 entries.push(Entry::Object(ObjRef::new(h, size).unwrap()));
             }
         }
+        for a in [0, 1, 4095, 4096 * 1000 + 17, u64::MAX - PAGE_SIZE as u64] {
+            for size in [1, 2000, PAGE_SIZE] {
+                entries.push(Entry::Backed(BackRef::new(a, size).unwrap()));
+            }
+        }
         for (i, e) in entries.iter().enumerate() {
             let mut g = t.lock(i % 3).unwrap();
             assert_eq!(g.index(), i % 3);
@@ -361,6 +383,12 @@ mod tests {
             s.flags[0].load(Ordering::Relaxed),
             OBJ | LOCK | (0x3ff << 3)
         );
+        g.set(Entry::Backed(BackRef::new(0x1234_5678, 0x3ff).unwrap()));
+        assert_eq!(
+            s.flags[0].load(Ordering::Relaxed),
+            SAME | OBJ | LOCK | (0x3ff << 3)
+        );
+        assert_eq!(s.words[0].load(Ordering::Relaxed), 0x1234_5678);
         g.set(Entry::Same(42));
         assert_eq!(s.flags[0].load(Ordering::Relaxed), SAME | LOCK);
         assert_eq!(s.words[0].load(Ordering::Relaxed), 42);
@@ -454,6 +482,8 @@ mod tests {
             any::<u64>().prop_map(Entry::Same),
             (handle_strategy(), 1usize..=PAGE_SIZE)
                 .prop_map(|(h, s)| Entry::Object(ObjRef::new(h, s).unwrap())),
+            (0u64..u64::MAX / 2, 1usize..=PAGE_SIZE)
+                .prop_map(|(a, s)| Entry::Backed(BackRef::new(a, s).unwrap())),
         ]
     }
 
