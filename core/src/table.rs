@@ -23,18 +23,25 @@
 //! | 1     | `SAME` | the page is same-filled; the word is the fill word   |
 //! | 2     | `OBJ`  | the page is stored in an allocator object            |
 //! | 1+2   | `BACK` | both: the page is on the backing device ([`tier`])   |
-//! | 3..16 | size   | with `OBJ`: the object's size, 1..=4096 (13 bits)    |
+//! | 3     | `MARK` | marked for writeback; any new entry clears it        |
+//! | 4..16 | size   | with `OBJ`: the object's size minus 1, 0..=4095      |
 //!
 //! The word's meaning depends on the flags:
 //!
 //! * [`Entry::Empty`]: neither `SAME` nor `OBJ`; the word is 0.
 //! * [`Entry::Same`]`(w)`: `SAME` set; the word is `w`, all 64 bits.
 //! * [`Entry::Object`]: `OBJ` set; the word is the allocator handle, all 64 bits,
-//!   and the flag word's size field the object's size.
+//!   and the flag word's size field the object's size (less one: 12 bits hold
+//!   1..=4096, and every bit pattern decodes to a valid size).
 //! * [`Entry::Backed`]: `SAME` and `OBJ` set; the word is the object's byte
 //!   address on the backing device, the size field its size.
 //!
 //! [`tier`]: crate::tier
+//!
+//! `MARK` lets writeback copy an object out under the slot lock, write it to the
+//! backing device unlocked, and then install the new location only if the slot
+//! still holds that very object: [`SlotGuard::set`] clears the mark, so a write or
+//! free in between (even one that got the same allocator handle back) is seen.
 //!
 //! The handle is kept whole: no assumption about the shape of kernel addresses
 //! (4- or 5-level paging, arm64's 48/52-bit spaces, pointer tags in the top byte
@@ -67,11 +74,23 @@ const SAME: u16 = 1 << 1;
 const OBJ: u16 = 1 << 2;
 /// Both kind bits: the slot's page is on the backing device; the word is its address.
 const BACK: u16 = SAME | OBJ;
-/// Where the object's size sits in the flag word.
-const SIZE_SHIFT: u32 = 3;
+/// Flag bit: marked for writeback (see the module documentation).
+const MARK: u16 = 1 << 3;
+/// Where the object's size less one sits in the flag word.
+const SIZE_SHIFT: u32 = 4;
 
-// The 13-bit size field must be able to hold PAGE_SIZE.
-const _: () = assert!((PAGE_SIZE as u64) < 1 << (16 - SIZE_SHIFT));
+// The 12-bit size field holds exactly 0..=PAGE_SIZE - 1.
+const _: () = assert!(PAGE_SIZE as u64 == 1 << (16 - SIZE_SHIFT));
+
+/// The size a flag word holds: 1..=PAGE_SIZE, whatever its bits.
+fn size_of_flags(flags: u16) -> u16 {
+    (flags >> SIZE_SHIFT) + 1
+}
+
+/// The size field for `size` (1..=PAGE_SIZE by the callers' invariants).
+fn size_field(size: u16) -> u16 {
+    size.saturating_sub(1) << SIZE_SHIFT
+}
 
 /// A reference to a stored object: the allocator handle and the stored size.
 ///
@@ -130,12 +149,12 @@ impl Entry {
         if flags & BACK == BACK {
             // Only `encode` writes these bits, from a valid `BackRef`. Decoding is
             // total anyway: `BackRef`'s methods never panic, whatever the bits.
-            return Entry::Backed(BackRef::from_raw(word, flags >> SIZE_SHIFT));
+            return Entry::Backed(BackRef::from_raw(word, size_of_flags(flags)));
         }
         if flags & OBJ != 0 {
             Entry::Object(ObjRef {
                 handle: word,
-                size: flags >> SIZE_SHIFT,
+                size: size_of_flags(flags),
             })
         } else if flags & SAME != 0 {
             Entry::Same(word)
@@ -149,10 +168,10 @@ impl Entry {
         match self {
             Entry::Empty => (0, 0),
             Entry::Same(w) => (SAME, w),
-            // `size <= PAGE_SIZE < 2^13` (`ObjRef::new`), so the shift loses nothing.
-            Entry::Object(o) => (OBJ | (o.size << SIZE_SHIFT), o.handle),
-            // `1 <= size <= PAGE_SIZE` (`BackRef`'s invariant), as above.
-            Entry::Backed(b) => (BACK | ((b.size() as u16) << SIZE_SHIFT), b.addr()),
+            // `1 <= size <= PAGE_SIZE` (`ObjRef::new`, `BackRef::new`), so the
+            // field loses nothing.
+            Entry::Object(o) => (OBJ | size_field(o.size), o.handle),
+            Entry::Backed(b) => (BACK | size_field(b.size16()), b.addr()),
         }
     }
 }
@@ -255,6 +274,23 @@ impl SlotGuard<'_> {
         // plain store of our kind bits plus LOCK loses nothing.
         self.flags.store(kind | LOCK, Ordering::Relaxed);
         old
+    }
+
+    /// Marks the slot for writeback. The mark stays until the next [`set`].
+    ///
+    /// [`set`]: SlotGuard::set
+    pub fn mark(&mut self) {
+        let f = self.flags.load(Ordering::Relaxed);
+        // As in `set`: only LOCK (already set) may change under us.
+        self.flags.store(f | MARK, Ordering::Relaxed);
+    }
+
+    /// Whether the slot is marked: no [`set`] since the last [`mark`].
+    ///
+    /// [`set`]: SlotGuard::set
+    /// [`mark`]: SlotGuard::mark
+    pub fn is_marked(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & MARK != 0
     }
 
     /// Empties the slot and returns what it held (`set(Entry::Empty)`).
@@ -375,18 +411,18 @@ mod tests {
         g.set(Entry::Object(ObjRef::new(UPPER, PAGE_SIZE).unwrap()));
         assert_eq!(
             s.flags[0].load(Ordering::Relaxed),
-            OBJ | LOCK | ((PAGE_SIZE as u16) << 3)
+            OBJ | LOCK | ((PAGE_SIZE as u16 - 1) << 4)
         );
         assert_eq!(s.words[0].load(Ordering::Relaxed), UPPER);
         g.set(Entry::Object(ObjRef::new(UPPER, 0x3ff).unwrap()));
         assert_eq!(
             s.flags[0].load(Ordering::Relaxed),
-            OBJ | LOCK | (0x3ff << 3)
+            OBJ | LOCK | (0x3fe << 4)
         );
         g.set(Entry::Backed(BackRef::new(0x1234_5678, 0x3ff).unwrap()));
         assert_eq!(
             s.flags[0].load(Ordering::Relaxed),
-            SAME | OBJ | LOCK | (0x3ff << 3)
+            SAME | OBJ | LOCK | (0x3fe << 4)
         );
         assert_eq!(s.words[0].load(Ordering::Relaxed), 0x1234_5678);
         g.set(Entry::Same(42));
@@ -397,6 +433,44 @@ mod tests {
         assert_eq!(s.words[0].load(Ordering::Relaxed), 0);
         drop(g);
         assert_eq!(s.flags[0].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_mark_survives_reads_and_unlocks_but_not_a_set() {
+        let s = Storage::new(1);
+        let t = s.table();
+        let o = Entry::Object(ObjRef::new(UPPER, 1234).unwrap());
+        let mut g = t.lock(0).unwrap();
+        g.set(o);
+        assert!(!g.is_marked());
+        g.mark();
+        assert!(g.is_marked());
+        assert_eq!(g.get(), o, "the mark changes no entry");
+        drop(g);
+        let mut g = t.lock(0).unwrap();
+        assert!(g.is_marked());
+        // The same entry stored again (the same handle reused): the mark is gone.
+        g.set(o);
+        assert!(!g.is_marked());
+        g.mark();
+        g.take();
+        assert!(!g.is_marked());
+        drop(g);
+        assert_eq!(s.flags[0].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn every_flag_word_decodes_to_a_valid_entry() {
+        for f in 0..=u16::MAX {
+            match Entry::decode(f, u64::MAX) {
+                Entry::Object(o) => assert!((1..=PAGE_SIZE).contains(&o.size())),
+                Entry::Backed(b) => {
+                    assert!((1..=PAGE_SIZE).contains(&b.size()));
+                    let _ = (b.blocks(), b.offset_in_block());
+                }
+                Entry::Empty | Entry::Same(_) => {}
+            }
+        }
     }
 
     #[test]

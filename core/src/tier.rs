@@ -80,6 +80,10 @@ impl BackRef {
         usize::from(self.size)
     }
 
+    pub(crate) fn size16(&self) -> u16 {
+        self.size
+    }
+
     /// Whether the object is a raw (uncompressed) page.
     pub fn is_raw(&self) -> bool {
         self.size() == PAGE_SIZE
@@ -250,15 +254,16 @@ pub enum BlockError {
 /// The backing device's blocks and their live object counts (see the module
 /// documentation). Claims come from one writer at a time (the device's writeback);
 /// releases come from anywhere, concurrently, lock-free.
-pub struct BlockMap<'a> {
-    live: &'a [AtomicU8],
+pub struct BlockMap<S> {
+    live: S,
     used: AtomicU64,
     cursor: AtomicUsize,
 }
 
-impl<'a> BlockMap<'a> {
-    /// A map over `live`, one byte per block, all zero (free).
-    pub fn new(live: &'a [AtomicU8]) -> Self {
+impl<S: core::ops::Deref<Target = [AtomicU8]>> BlockMap<S> {
+    /// A map over `live`, one byte per block, all zero (free): a slice in tests, a
+    /// kernel vector in the driver.
+    pub fn new(live: S) -> Self {
         BlockMap {
             live,
             used: AtomicU64::new(0),
@@ -635,7 +640,7 @@ mod tests {
         #[test]
         fn block_map_matches_model(sizes in arb_sizes(), order in proptest::collection::vec(any::<u16>(), 400)) {
             let live = map(64);
-            let m = BlockMap::new(&live);
+            let m = BlockMap::new(&live[..]);
             let mut run = m.find_free_run(64).unwrap();
             let mut placed = Vec::new();
             for s in sizes {
@@ -665,7 +670,7 @@ mod tests {
     #[test]
     fn block_map_errors_never_wrap() {
         let live = map(4);
-        let m = BlockMap::new(&live);
+        let m = BlockMap::new(&live[..]);
         assert_eq!(m.release(0), Err(BlockError::State));
         assert_eq!(m.live(0), Some(0));
         assert_eq!(m.claim(4, 1), Err(BlockError::OutOfRange));
@@ -687,7 +692,7 @@ mod tests {
     #[test]
     fn free_runs_are_found_from_the_cursor() {
         let live = map(8);
-        let m = BlockMap::new(&live);
+        let m = BlockMap::new(&live[..]);
         let r = m.find_free_run(3).unwrap();
         assert_eq!((r.first(), r.len()), (0, 3));
         for b in 0..3 {
@@ -706,7 +711,7 @@ mod tests {
         m.release(1).unwrap();
         let r = m.find_free_run(4).unwrap();
         assert_eq!((r.first(), r.len()), (1, 1), "wraps around to find it");
-        assert!(BlockMap::new(&[]).find_free_run(1).is_none());
+        assert!(BlockMap::new(&[][..]).find_free_run(1).is_none());
         assert!(m.find_free_run(0).is_none());
     }
 
@@ -715,7 +720,7 @@ mod tests {
     #[test]
     fn concurrent_releases_free_each_block_once() {
         let live = map(16);
-        let m = BlockMap::new(&live);
+        let m = BlockMap::new(&live[..]);
         for b in 0..16 {
             m.claim(b, 200).unwrap();
         }
