@@ -7,7 +7,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use kernel::prelude::*;
-use kernel::str::CString;
+use kernel::str::{CStr, CString};
 use kernel::sync::Mutex;
 use kernel::uaccess::UserSlice;
 use kernel::{fmt, new_mutex};
@@ -17,7 +17,8 @@ use rzs_core::stats::{Hot, Stats};
 use rzs_core::table::SlotTable;
 use rzs_core::PAGE_SIZE;
 
-use crate::store::{Ctx, Store, StoreError};
+use crate::store::{Backing, Ctx, Select, Store, StoreError, WbReport};
+use crate::sys::backing::BackingDev;
 use crate::sys::blk::{self, Bdev, BdevCell, Bio, BioData, DiskRef, Op, Status};
 use crate::sys::gate::Gate;
 use crate::sys::swap::{events, Mode};
@@ -29,6 +30,8 @@ pub(crate) const MAX_DISKSIZE: u64 = abi::RZS_MAX_DISKSIZE;
 struct Ctl {
     disksize: u64,
     mem_limit: u64,
+    /// The backing device set for the next disksize (tiering), until then.
+    backing: Option<BackingDev>,
 }
 
 #[pin_data]
@@ -72,7 +75,7 @@ impl Device {
             swap_attach: AtomicU64::new(0),
             swap_detach: AtomicU64::new(0),
             slot_free_nb <- events::SlotFreeNotifier::new(),
-            ctl <- new_mutex!(Ctl { disksize: 0, mem_limit: 0 }, "rzs::Device::ctl"),
+            ctl <- new_mutex!(Ctl { disksize: 0, mem_limit: 0, backing: None }, "rzs::Device::ctl"),
         })
     }
 
@@ -88,7 +91,15 @@ impl Device {
         }
         let pages = usize::try_from(size / PAGE_SIZE as u64).map_err(|_| EINVAL)?;
         let name = CString::try_from_fmt(fmt!("rzs{}", self.index))?;
-        let store = Store::new(pages, &name)?;
+        // The backing device goes into the store (and comes back on failure).
+        let backing = match ctl.backing.take() {
+            Some(dev) => match Backing::new(dev) {
+                Ok(b) => Some(b),
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let store = Store::new(pages, &name, backing)?;
         store.mem_limit_pages.store(ctl.mem_limit.div_ceil(PAGE_SIZE as u64), Relaxed);
         drop(self.store.replace(Some(KBox::new(store, GFP_KERNEL)?)));
         ctl.disksize = size;
@@ -112,6 +123,51 @@ impl Device {
         Ok(())
     }
 
+    /// Sets the backing device pages are written back to (tiering): the block
+    /// device at `path`, opened exclusively. Only before the device has a size
+    /// (`EBUSY` after, as zram's `backing_dev`); a reset releases it. `None` drops
+    /// one that is set. `EINVAL` for an empty device (this one, unsized, too).
+    pub(crate) fn set_backing(&self, path: Option<&CStr>) -> Result {
+        let mut ctl = self.ctl.lock();
+        if ctl.disksize != 0 {
+            return Err(EBUSY);
+        }
+        let dev = match path {
+            Some(p) => Some(BackingDev::open(p, (self as *const Self).cast())?),
+            None => None,
+        };
+        if let Some(d) = &dev {
+            pr_info!("rzs{}: backing device {} ({} pages)\n", self.index, d.path(), d.pages());
+        }
+        ctl.backing = dev;
+        Ok(())
+    }
+
+    /// The backing device's path, if one is set (pending or in use).
+    pub(crate) fn backing_path(&self, f: &mut dyn FnMut(&CStr)) {
+        let ctl = self.ctl.lock();
+        if let Some(d) = &ctl.backing {
+            f(d.path());
+        } else if let Some(s) = self.store.enter() {
+            if let Some(b) = s.backing() {
+                f(b.dev().path());
+            }
+        }
+    }
+
+    /// Writes back pages as `sel` picks them, up to `max_pages` (see
+    /// `Store::writeback`). `ENODEV` without a backing device or size.
+    pub(crate) fn writeback(&self, sel: Select, max_pages: u64) -> Result<WbReport> {
+        let store = self.store.enter().ok_or(ENODEV)?;
+        let ctx = Ctx::new(&self.stats, crate::sys::cpu_hint());
+        store.writeback(sel, max_pages, ctx)
+    }
+
+    /// Starts a new access epoch (`Store::mark_idle`).
+    pub(crate) fn mark_idle(&self) -> Result {
+        self.store.enter().ok_or(ENODEV)?.mark_idle()
+    }
+
     /// Frees everything and returns to size 0: under the control mutex, `unpublish`
     /// (capacity 0, page cache dropped) runs first, then the store goes. The caller
     /// checks the device is not in use.
@@ -121,8 +177,10 @@ impl Device {
         // Dropping the store frees every object, then the table and the pool.
         drop(self.store.replace(None));
         ctl.disksize = 0;
-        // As zram does: a reset device has no memory limit either.
+        // As zram does: a reset device has no memory limit either, and no backing
+        // device (the store closed it).
         ctl.mem_limit = 0;
+        ctl.backing = None;
         self.stats.reset();
         self.swap_attach.store(0, Relaxed);
         self.swap_detach.store(0, Relaxed);
@@ -209,6 +267,12 @@ impl Device {
             Mode::Bdev => abi::RZS_FLAG_NOTIFY_BDEV,
             _ => 0,
         };
+        let mut has_backing = false;
+        self.backing_path(&mut |_| has_backing = true);
+        if has_backing {
+            flags |= abi::RZS_FLAG_BACKING;
+        }
+        let (bd_blocks_used, bd_blocks) = self.store.enter().map_or((0, 0), |s| s.backing_blocks());
         let d = DeviceState {
             flags,
             index: self.index,
@@ -218,6 +282,8 @@ impl Device {
             table_bytes_per_page: SlotTable::BYTES_PER_SLOT as u64,
             swap_attach: self.swap_attach.load(Relaxed),
             swap_detach: self.swap_detach.load(Relaxed),
+            bd_blocks_used,
+            bd_blocks,
         };
         RzsStats::build(&self.stats.snapshot(), &d)
     }
@@ -232,6 +298,53 @@ impl Device {
         st.size = n as u32;
         let bytes = st.as_bytes().get(..n).ok_or(EINVAL)?;
         UserSlice::new(arg, n).writer().write_slice(bytes)?;
+        Ok(0)
+    }
+
+    fn ioctl_set_backing(&self, arg: usize) -> Result<i32> {
+        let mut raw = [0u8; core::mem::size_of::<abi::RzsBacking>()];
+        UserSlice::new(arg, raw.len()).reader().read_slice(&mut raw)?;
+        let b = abi::RzsBacking::from_bytes(&raw).ok_or(EINVAL)?;
+        if b.flags != 0 {
+            return Err(EINVAL);
+        }
+        if b.path == 0 && b.path_len == 0 {
+            self.set_backing(None)?;
+            return Ok(0);
+        }
+        if b.path_len < 2 || b.path_len > abi::RZS_PATH_MAX {
+            return Err(EINVAL);
+        }
+        let len = b.path_len as usize;
+        let mut buf = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let addr = usize::try_from(b.path).map_err(|_| EFAULT)?;
+        UserSlice::new(addr, len).reader().read_slice(&mut buf)?;
+        let path = CStr::from_bytes_with_nul(&buf).map_err(|_| EINVAL)?;
+        self.set_backing(Some(path))?;
+        Ok(0)
+    }
+
+    fn ioctl_writeback(&self, arg: usize) -> Result<i32> {
+        let mut raw = [0u8; core::mem::size_of::<abi::RzsWriteback>()];
+        UserSlice::new(arg, raw.len()).reader().read_slice(&mut raw)?;
+        let mut w = abi::RzsWriteback::from_bytes(&raw).ok_or(EINVAL)?;
+        if w.flags & !abi::RZS_WB_ALL != 0 || w.min_age > u32::from(rzs_core::tier::MAX_AGE) {
+            return Err(EINVAL);
+        }
+        let mut min_age = w.min_age as u8;
+        if w.flags & abi::RZS_WB_IDLE != 0 {
+            min_age = min_age.max(1);
+        }
+        let sel = Select {
+            min_age,
+            huge: w.flags & abi::RZS_WB_HUGE != 0,
+            incompressible: w.flags & abi::RZS_WB_INCOMPRESSIBLE != 0,
+        };
+        let max = if w.max_pages == 0 { u64::MAX } else { w.max_pages };
+        let r = self.writeback(sel, max)?;
+        w.pages = r.pages;
+        w.blocks = r.blocks;
+        UserSlice::new(arg, raw.len()).writer().write_slice(&w.to_bytes())?;
         Ok(0)
     }
 
@@ -314,7 +427,7 @@ impl Device {
                 store.write(
                     index,
                     |st, page| {
-                        st.load(index, page)?;
+                        st.load(index, page, ctx)?;
                         page.get_mut(a..b).ok_or(StoreError::OutOfRange)?.fill(0);
                         Ok(())
                     },
@@ -378,8 +491,10 @@ impl blk::Operations for Device {
 
     fn ioctl(&self, disk: DiskRef<'_>, cmd: u32, arg: usize) -> Result<i32> {
         let admin = || if crate::sys::capable_sys_admin() { Ok(()) } else { Err(EPERM) };
+        if abi::is_get_stats(cmd) {
+            return self.ioctl_stats(arg);
+        }
         match cmd {
-            abi::RZS_IOC_GET_STATS => self.ioctl_stats(arg),
             abi::RZS_IOC_SET_DISKSIZE => {
                 admin()?;
                 let bytes = UserSlice::new(arg, 8).reader().read::<u64>()?;
@@ -395,6 +510,19 @@ impl blk::Operations for Device {
             abi::RZS_IOC_RESET => {
                 admin()?;
                 self.ioctl_reset(disk)
+            }
+            abi::RZS_IOC_SET_BACKING => {
+                admin()?;
+                self.ioctl_set_backing(arg)
+            }
+            abi::RZS_IOC_WRITEBACK => {
+                admin()?;
+                self.ioctl_writeback(arg)
+            }
+            abi::RZS_IOC_MARK_IDLE => {
+                admin()?;
+                self.mark_idle()?;
+                Ok(0)
             }
             _ => Err(ENOTTY),
         }

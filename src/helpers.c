@@ -13,6 +13,7 @@
  * prototypes are listed once, below.
  */
 
+#include <linux/bio.h>
 #include <linux/blk_types.h>
 #include <linux/blkdev.h>
 #include <linux/cacheflush.h>
@@ -25,6 +26,7 @@
 #include <linux/srcu.h>
 #include <linux/string.h>
 #include <linux/swap.h>
+#include <linux/workqueue.h>
 #include <linux/zsmalloc.h>
 
 /* --- prototypes: the Rust declarations in src/sys/ffi.rs mirror these */
@@ -57,6 +59,10 @@ size_t rzs_zs_huge_class_size(struct zs_pool *pool);
 unsigned long rzs_zs_compact(struct zs_pool *pool);
 unsigned long rzs_totalram_pages(void);
 gfp_t rzs_gfp_noio_obj(void);
+struct file *rzs_backing_open(const char *path, void *holder);
+void rzs_backing_close(struct file *file);
+u64 rzs_backing_bytes(struct file *file);
+int rzs_backing_rw(struct file *file, u64 sector, struct page **pages, unsigned int nr, bool write);
 
 /* --- CPUs and scheduling */
 
@@ -255,6 +261,75 @@ size_t rzs_zs_huge_class_size(struct zs_pool *pool)
 gfp_t rzs_gfp_noio_obj(void)
 {
 	return GFP_NOIO | __GFP_NOWARN | __GFP_HIGHMEM | __GFP_MOVABLE;
+}
+
+/* --- the backing device (tiering) */
+
+/*
+ * Opens the block device at @path for reading and writing, exclusively with
+ * @holder (nobody can mount it or open it exclusively meanwhile, nor make it
+ * another device's backing device). An ERR_PTR on failure.
+ */
+struct file *rzs_backing_open(const char *path, void *holder)
+{
+	return bdev_file_open_by_path(path, BLK_OPEN_READ | BLK_OPEN_WRITE, holder, NULL);
+}
+
+void rzs_backing_close(struct file *file)
+{
+	bdev_fput(file);
+}
+
+u64 rzs_backing_bytes(struct file *file)
+{
+	return bdev_nr_bytes(file_bdev(file));
+}
+
+struct rzs_bio_work {
+	struct work_struct work;
+	struct bio *bio;
+	int ret;
+};
+
+static void rzs_bio_work_fn(struct work_struct *work)
+{
+	struct rzs_bio_work *bw = container_of(work, struct rzs_bio_work, work);
+
+	bw->ret = submit_bio_wait(bw->bio);
+}
+
+/*
+ * Reads or writes @nr (1..BIO_MAX_VECS) whole pages at @sector of the backing
+ * device and waits for the I/O. Inside a ->submit_bio (current->bio_list set) a
+ * bio submitted here would only start after we return, so it is submitted from
+ * a worker, as zram's read_from_bdev_sync does. May sleep.
+ */
+int rzs_backing_rw(struct file *file, u64 sector, struct page **pages, unsigned int nr, bool write)
+{
+	struct bio *bio;
+	unsigned int i;
+	int ret;
+
+	if (nr == 0 || nr > BIO_MAX_VECS)
+		return -EINVAL;
+	/* GFP_NOIO from the bio_set's mempool: never fails. */
+	bio = bio_alloc(file_bdev(file), nr, write ? REQ_OP_WRITE | REQ_SYNC : REQ_OP_READ, GFP_NOIO);
+	bio->bi_iter.bi_sector = sector;
+	for (i = 0; i < nr; i++)
+		__bio_add_page(bio, pages[i], PAGE_SIZE, 0);
+	if (current->bio_list) {
+		struct rzs_bio_work bw = { .bio = bio };
+
+		INIT_WORK_ONSTACK(&bw.work, rzs_bio_work_fn);
+		queue_work(system_unbound_wq, &bw.work);
+		flush_work(&bw.work);
+		destroy_work_on_stack(&bw.work);
+		ret = bw.ret;
+	} else {
+		ret = submit_bio_wait(bio);
+	}
+	bio_put(bio);
+	return ret;
 }
 
 /* --- the swap event API (scripts/patches/0001), when the kernel has it */

@@ -51,6 +51,14 @@ module_param!(MEM_LIMIT, "mem_limit", &params::SIZE_OPS, "size", "Initial limit 
 static DEBUG_CORRUPT: ParamCell<bool> = ParamCell::new(false);
 module_param!(DEBUG_CORRUPT, "debug_corrupt", params::bool_ops(), "bool", "Test only: let root corrupt a stored page by writing its index to /sys/block/rzsN/debug_corrupt, to test the -EIO path (default N: the file refuses writes)");
 
+static DEBUG_WB_DELAY_MS: ParamCell<u32> = ParamCell::new(0);
+module_param!(DEBUG_WB_DELAY_MS, "debug_wb_delay_ms", params::uint_ops(), "uint", "Test only: writeback sleeps this long (at most 5000 ms) between writing a batch and installing it, so tests can race writes against it (default 0)");
+
+/// The writeback delay of `debug_wb_delay_ms` (test only), capped at 5 s.
+pub(crate) fn debug_wb_delay_ms() -> u32 {
+    DEBUG_WB_DELAY_MS.get().min(5000)
+}
+
 /// Whether `debug_corrupt=Y` was given at load time.
 pub(crate) fn debug_corrupt_allowed() -> bool {
     DEBUG_CORRUPT.get()

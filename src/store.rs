@@ -9,7 +9,7 @@
 
 #![forbid(unsafe_code)]
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 
@@ -17,10 +17,13 @@ use rzs_core::codec::{self, Compressor, Encoded};
 use rzs_core::page::{self, Page};
 use rzs_core::stats::{Hot, Local, Stats};
 
+use rzs_core::tier::BackRef;
 use rzs_core::PAGE_SIZE;
 
+use crate::sys::backing::{BackingDev, IoBuf, ReadBufs};
+use crate::sys::gate::Srcu;
 use crate::sys::workspace::Workspaces;
-use crate::sys::zs::{Held, ObjTable, View};
+use crate::sys::zs::{Backed, Held, ObjTable, View};
 
 /// Why a page could not be stored or loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +38,73 @@ pub(crate) enum StoreError {
     Corrupt,
     /// The bio's data could not be copied (shorter than it claims).
     Io,
+    /// The backing device failed a read.
+    BackingIo,
+}
+
+/// Blocks one writeback batch writes at most (one bio): 128 KiB.
+const BATCH_BLOCKS: usize = 32;
+
+/// A device's backing device and what writeback and reads of written-back pages
+/// need (see `rzs_core::tier` for the layout).
+pub(crate) struct Backing {
+    dev: BackingDev,
+    /// Readers of backing blocks hold a section from finding a page's location
+    /// until their read is done; writeback waits for them between claiming freed
+    /// blocks and rewriting them.
+    readers: Srcu,
+    bufs: ReadBufs,
+    /// A writeback is running (one at a time per device).
+    busy: AtomicBool,
+}
+
+impl Backing {
+    /// Wraps an opened backing device. May sleep.
+    pub(crate) fn new(dev: BackingDev) -> Result<Self> {
+        Ok(Self { dev, readers: Srcu::new()?, bufs: ReadBufs::new()?, busy: AtomicBool::new(false) })
+    }
+
+    /// The backing device.
+    pub(crate) fn dev(&self) -> &BackingDev {
+        &self.dev
+    }
+}
+
+/// Which stored pages a writeback takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Select {
+    /// Only pages not accessed for at least this many epochs (0: any age).
+    pub min_age: u8,
+    /// Only pages stored raw (incompressible by lz4: zram's `huge`).
+    pub huge: bool,
+    /// Only pages that compressed to more than 3/4 of a page (or not at all).
+    pub incompressible: bool,
+}
+
+impl Select {
+    fn wants(&self, size: usize, age: u8) -> bool {
+        age >= self.min_age
+            && (!self.huge || size == PAGE_SIZE)
+            && (!self.incompressible || size > PAGE_SIZE / 4 * 3)
+    }
+}
+
+/// What a writeback did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WbReport {
+    /// Pages now on the backing device.
+    pub pages: u64,
+    /// Blocks written for them.
+    pub blocks: u64,
+}
+
+/// Clears a busy flag on drop.
+struct Busy<'a>(&'a AtomicBool);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 pub(crate) struct Store {
@@ -45,6 +115,7 @@ pub(crate) struct Store {
     ws: Workspaces,
     /// Pages the pool may hold (0: no limit).
     pub mem_limit_pages: AtomicU64,
+    backing: Option<Backing>,
 }
 
 /// Where an I/O runs: its CPU (a hint: which workspace to take) and that CPU's
@@ -66,11 +137,22 @@ impl<'a> Ctx<'a> {
 }
 
 /// Updates the stats for an entry `v` entering (`entering`) or leaving the table.
-fn account(stats: Local<'_>, v: View, entering: bool) {
+fn account(ctx: Ctx<'_>, v: View, entering: bool) {
+    let stats = ctx.stats;
     let (same, huge, compr) = match v {
         View::Empty => return,
         View::Same(_) => (1, 0, 0),
         View::Object(size) => (0, u64::from(size == PAGE_SIZE), size as u64),
+        // A page on the backing device still counts as stored (as zram counts it),
+        // and in `bd_count`; none of its bytes are in RAM.
+        View::Backed(_) => {
+            if entering {
+                rzs_core::stats::inc(&ctx.all.bd_count);
+            } else {
+                rzs_core::stats::sub(&ctx.all.bd_count, 1);
+            }
+            (0, 0, 0)
+        }
     };
     let op = |h: Hot, n: u64| {
         if n != 0 {
@@ -87,23 +169,47 @@ fn account(stats: Local<'_>, v: View, entering: bool) {
     op(Hot::PagesStored, 1);
 }
 
+fn view_of_backed(b: &Backed<'_>) -> View {
+    View::Backed(b.location())
+}
+
 fn view_of(h: &Held<'_>) -> View {
     match h {
         Held::Empty => View::Empty,
         Held::Same(w) => View::Same(*w),
         Held::Object(o) => View::Object(o.size()),
+        Held::Backed(b) => View::Backed(b.location()),
     }
 }
 
 impl Store {
-    /// Allocates the table for `pages` pages. May sleep.
-    pub(crate) fn new(pages: usize, pool_name: &CStr) -> Result<Self> {
-        let table = ObjTable::new(pages, pool_name)?;
+    /// Allocates the table for `pages` pages, with tiering to `backing` if given.
+    /// May sleep.
+    pub(crate) fn new(pages: usize, pool_name: &CStr, backing: Option<Backing>) -> Result<Self> {
+        let table = ObjTable::new(pages, pool_name, backing.as_ref().map(|b| b.dev.pages()))?;
         let max_compressed = match table.huge_class_size() {
             0 => codec::RAW_THRESHOLD,
             huge => huge - 1,
         };
-        Ok(Self { table, max_compressed, ws: Workspaces::new()?, mem_limit_pages: AtomicU64::new(0) })
+        Ok(Self { table, max_compressed, ws: Workspaces::new()?, mem_limit_pages: AtomicU64::new(0), backing })
+    }
+
+    /// The backing device, if the store tiers to one.
+    pub(crate) fn backing(&self) -> Option<&Backing> {
+        self.backing.as_ref()
+    }
+
+    /// Backing blocks in use and in all (0, 0 without a backing device).
+    pub(crate) fn backing_blocks(&self) -> (u64, u64) {
+        self.table.tier().map_or((0, 0), |t| (t.blocks_used(), t.blocks() as u64))
+    }
+
+    /// Starts a new access epoch: every page accessed before is now at least one
+    /// epoch old (`rzsctl idle`, as zram's `idle` marks pages). `ENODEV` without a
+    /// backing device.
+    pub(crate) fn mark_idle(&self) -> Result {
+        self.table.tier().ok_or(ENODEV)?.clock.tick();
+        Ok(())
     }
 
     pub(crate) fn pages(&self) -> usize {
@@ -119,8 +225,9 @@ impl Store {
             // An object of this table always goes in; `Err` would give it back.
             s.replace(new).map_err(|_| StoreError::NoMem)?
         };
-        account(ctx.stats, v, true);
-        account(ctx.stats, view_of(&old), false);
+        self.table.touch(index);
+        account(ctx, v, true);
+        account(ctx, view_of(&old), false);
         drop(old);
         Ok(())
     }
@@ -136,7 +243,7 @@ impl Store {
             None => return false,
         };
         let v = view_of(&old);
-        account(ctx.stats, v, false);
+        account(ctx, v, false);
         // Dropping an object frees it: zs_free takes only spinlocks.
         drop(old);
         v != View::Empty
@@ -202,13 +309,19 @@ impl Store {
         Ok(Held::Object(obj))
     }
 
-    /// Decodes page `index` into `out`. Unwritten and freed slots read as zeros.
-    /// Callable from a `write`'s `fill` (read-modify-write).
-    pub(crate) fn load(&self, index: usize, out: &mut Page) -> core::result::Result<(), StoreError> {
+    /// Decodes page `index` into `out`. Unwritten and freed slots read as zeros; a
+    /// written-back page is read from the backing device. Callable from a `write`'s
+    /// `fill` (read-modify-write). May sleep.
+    pub(crate) fn load(&self, index: usize, out: &mut Page, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
+        // One read-side section over finding a backing location and reading it:
+        // writeback rewrites no block while a section that may read it is open.
+        let _section = self.backing.as_ref().map(|b| b.readers.read());
         let s = self.table.lock(index).ok_or(StoreError::OutOfRange)?;
+        let mut backed = None;
         match s.view() {
             View::Empty => out.fill(0),
             View::Same(w) => page::fill(out, w as usize),
+            View::Backed(r) => backed = Some(r),
             View::Object(len) => {
                 let ok = s.read(|src| {
                     if len == PAGE_SIZE {
@@ -228,7 +341,139 @@ impl Store {
                 }
             }
         }
+        // The read sleeps: not under the slot's lock.
+        drop(s);
+        if let Some(r) = backed {
+            self.read_backed(r, out, ctx)?;
+        }
+        self.table.touch(index);
         Ok(())
+    }
+
+    /// Reads the page at backing location `r` into `out`. The caller holds a
+    /// section of `Backing::readers` since it found `r` in a slot. May sleep.
+    fn read_backed(&self, r: BackRef, out: &mut Page, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
+        let b = self.backing.as_ref().ok_or(StoreError::Corrupt)?;
+        let mut g = b.bufs.get(ctx.cpu).ok_or(StoreError::Corrupt)?;
+        let rb = &mut *g;
+        let n = r.blocks().count();
+        if b.dev.read(r.first_block(), &mut rb.io, n).is_err() {
+            rzs_core::stats::inc(&ctx.all.bd_failed);
+            return Err(StoreError::BackingIo);
+        }
+        let bytes = rb.bytes.get_mut(..r.size()).ok_or(StoreError::Corrupt)?;
+        rb.io.get(r.offset_in_block(), bytes).map_err(|_| StoreError::Corrupt)?;
+        if r.is_raw() {
+            out.copy_from_slice(bytes.get(..PAGE_SIZE).ok_or(StoreError::Corrupt)?);
+        } else {
+            codec::decompress(bytes, out).map_err(|_| StoreError::Corrupt)?;
+        }
+        rzs_core::stats::inc(&ctx.all.bd_reads);
+        Ok(())
+    }
+
+    /// Writes back to the backing device up to `max_pages` of the pages `sel`
+    /// picks, in batches packed back to back into free blocks. Process context
+    /// only (sleeps). `ENODEV` without a backing device, `EBUSY` while another
+    /// writeback runs, `ENOSPC` if the backing device is full before anything was
+    /// written, the device's error if a write fails (the batch's pages stay in
+    /// RAM, nothing is lost).
+    pub(crate) fn writeback(&self, sel: Select, max_pages: u64, ctx: Ctx<'_>) -> Result<WbReport> {
+        let b = self.backing.as_ref().ok_or(ENODEV)?;
+        let tier = self.table.tier().ok_or(ENODEV)?;
+        if b.busy.swap(true, Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        let _busy = Busy(&b.busy);
+        let mut buf = IoBuf::new(BATCH_BLOCKS)?;
+        let mut report = WbReport::default();
+        let mut next = 0usize;
+        let pages = self.pages();
+        // Most objects one batch can take: 255 per block (`Run::place`).
+        let per_batch = BATCH_BLOCKS * usize::from(rzs_core::tier::MAX_OBJECTS_PER_BLOCK);
+        while next < pages && report.pages < max_pages {
+            let Some(mut run) = tier.find_free_run(BATCH_BLOCKS as u64) else {
+                if report.pages == 0 {
+                    return Err(ENOSPC);
+                }
+                break;
+            };
+            let base = run.first().saturating_mul(PAGE_SIZE as u64);
+            let mut idx: KVec<usize> = KVec::with_capacity(64, GFP_KERNEL)?;
+            let mut locs: KVec<BackRef> = KVec::with_capacity(64, GFP_KERNEL)?;
+            // Copy objects into the buffer, marking their slots.
+            while next < pages && report.pages.saturating_add(idx.len() as u64) < max_pages && idx.len() < per_batch {
+                let i = next;
+                let age = self.table.age(i);
+                if i % 4096 == 0 {
+                    crate::sys::cond_resched();
+                }
+                let Some(mut s) = self.table.lock(i) else { break };
+                let View::Object(size) = s.view() else {
+                    next += 1;
+                    continue;
+                };
+                if !sel.wants(size, age) {
+                    next += 1;
+                    continue;
+                }
+                let Some(r) = run.place(size) else {
+                    // The run is full: this slot starts the next batch.
+                    break;
+                };
+                let at = usize::try_from(r.addr().saturating_sub(base)).map_err(|_| EINVAL)?;
+                if s.read(|bytes| buf.put(at, bytes)) == Some(Ok(())) {
+                    s.mark();
+                    drop(s);
+                    idx.push(i, GFP_KERNEL)?;
+                    locs.push(r, GFP_KERNEL)?;
+                }
+                next += 1;
+            }
+            if idx.is_empty() {
+                continue;
+            }
+            let mut backed: KVec<Backed<'_>> = KVec::with_capacity(locs.len(), GFP_KERNEL)?;
+            self.table.claim(&run, &locs, &mut backed)?;
+            // Readers that found any of these blocks before it was freed finish
+            // reading before it is rewritten.
+            b.readers.synchronize();
+            let blocks = run.used_blocks();
+            let n = usize::try_from(blocks).map_err(|_| EINVAL)?;
+            if let Err(e) = b.dev.write(run.first(), &buf, n) {
+                rzs_core::stats::inc(&ctx.all.bd_failed);
+                // `backed` drops: the blocks are free again; the pages stay in RAM.
+                return if report.pages == 0 { Err(e) } else { Ok(report) };
+            }
+            rzs_core::stats::add(&ctx.all.bd_blocks_written, blocks);
+            report.blocks += blocks;
+            let delay = crate::debug_wb_delay_ms();
+            if delay > 0 {
+                crate::sys::msleep(delay);
+            }
+            // Install each location where the slot still holds what was copied.
+            for (k, bk) in backed.into_iter().enumerate() {
+                let Some(&i) = idx.get(k) else { break };
+                let Some(mut s) = self.table.lock(i) else { continue };
+                if !s.is_marked() {
+                    // Rewritten or freed meanwhile: `bk` drops, its blocks free.
+                    continue;
+                }
+                let v = view_of_backed(&bk);
+                let old = match s.replace(Held::Backed(bk)) {
+                    Ok(old) => old,
+                    Err(_) => continue,
+                };
+                drop(s);
+                account(ctx, v, true);
+                account(ctx, view_of(&old), false);
+                // The object is freed here, its page now on the backing device.
+                drop(old);
+                rzs_core::stats::inc(&ctx.all.bd_writes);
+                report.pages += 1;
+            }
+        }
+        Ok(report)
     }
 
     /// Reads page `index` and hands it to `out` (which copies it to the bio). May
@@ -241,7 +486,7 @@ impl Store {
     ) -> core::result::Result<(), StoreError> {
         let mut g = self.ws.get(ctx.cpu);
         let ws = &mut **g;
-        self.load(index, &mut ws.page)?;
+        self.load(index, &mut ws.page, ctx)?;
         out(&ws.page)
     }
 

@@ -5,7 +5,7 @@
 /// ioctl "type" byte of rzs (documented free in ioctl-number.rst).
 pub const RZS_IOC_MAGIC: u8 = 0xB9;
 /// Version of [`RzsStats`] described here.
-pub const RZS_STATS_VERSION: u32 = 1;
+pub const RZS_STATS_VERSION: u32 = 2;
 /// `RzsStats::flags`: the device has a size.
 pub const RZS_FLAG_INITIALIZED: u32 = 1 << 0;
 /// `RzsStats::flags`: the device is in use as swap.
@@ -14,6 +14,8 @@ pub const RZS_FLAG_SWAP: u32 = 1 << 1;
 pub const RZS_FLAG_NOTIFY_EVENTS: u32 = 1 << 2;
 /// `RzsStats::flags`: slot frees come by `swap_slot_free_notify`.
 pub const RZS_FLAG_NOTIFY_BDEV: u32 = 1 << 3;
+/// `RzsStats::flags`: the device has a backing device (tiering).
+pub const RZS_FLAG_BACKING: u32 = 1 << 4;
 /// Largest disksize accepted.
 pub const RZS_MAX_DISKSIZE: u64 = 1 << 40;
 
@@ -44,6 +46,110 @@ pub struct RzsStats {
     pub table_bytes: u64,
     pub swap_attach: u64,
     pub swap_detach: u64,
+    // Version 2: tiering.
+    pub bd_count: u64,
+    pub bd_reads: u64,
+    pub bd_writes: u64,
+    pub bd_blocks_written: u64,
+    pub bd_blocks_used: u64,
+    pub bd_blocks: u64,
+    pub bd_failed: u64,
+}
+
+/// `struct rzs_backing`, the argument of [`RZS_IOC_SET_BACKING`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RzsBacking {
+    /// User address of the path, a NUL-terminated string; 0 to unset.
+    pub path: u64,
+    /// Bytes at `path`, NUL included: 2..=`RZS_PATH_MAX`.
+    pub path_len: u32,
+    /// Must be 0.
+    pub flags: u32,
+}
+
+/// Reads a native-endian integer of `N` bytes at `at` of `b`.
+fn ne<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+impl RzsBacking {
+    /// From the bytes userspace passed (exactly the struct's size).
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() != core::mem::size_of::<Self>() {
+            return None;
+        }
+        Some(Self {
+            path: u64::from_ne_bytes(ne(b, 0)?),
+            path_len: u32::from_ne_bytes(ne(b, 8)?),
+            flags: u32::from_ne_bytes(ne(b, 12)?),
+        })
+    }
+}
+
+impl RzsWriteback {
+    /// From the bytes userspace passed (exactly the struct's size).
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() != core::mem::size_of::<Self>() {
+            return None;
+        }
+        Some(Self {
+            flags: u32::from_ne_bytes(ne(b, 0)?),
+            min_age: u32::from_ne_bytes(ne(b, 4)?),
+            max_pages: u64::from_ne_bytes(ne(b, 8)?),
+            pages: u64::from_ne_bytes(ne(b, 16)?),
+            blocks: u64::from_ne_bytes(ne(b, 24)?),
+        })
+    }
+
+    /// The bytes of the struct in C layout, for copying back to userspace.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let parts: [&[u8]; 5] = [
+            &self.flags.to_ne_bytes(),
+            &self.min_age.to_ne_bytes(),
+            &self.max_pages.to_ne_bytes(),
+            &self.pages.to_ne_bytes(),
+            &self.blocks.to_ne_bytes(),
+        ];
+        let mut at = 0;
+        for p in parts {
+            for (o, v) in out.iter_mut().skip(at).zip(p) {
+                *o = *v;
+            }
+            at += p.len();
+        }
+        out
+    }
+}
+
+/// Longest backing device path, NUL included (the kernel's `PATH_MAX`).
+pub const RZS_PATH_MAX: u32 = 4096;
+
+/// `RzsWriteback::flags`: only pages not accessed since the last
+/// [`RZS_IOC_MARK_IDLE`] (an age of at least one epoch).
+pub const RZS_WB_IDLE: u32 = 1 << 0;
+/// `RzsWriteback::flags`: only pages stored raw (incompressible by lz4).
+pub const RZS_WB_HUGE: u32 = 1 << 1;
+/// `RzsWriteback::flags`: only pages compressed to more than 3/4 of a page.
+pub const RZS_WB_INCOMPRESSIBLE: u32 = 1 << 2;
+/// Every `RZS_WB_*` flag.
+pub const RZS_WB_ALL: u32 = RZS_WB_IDLE | RZS_WB_HUGE | RZS_WB_INCOMPRESSIBLE;
+
+/// `struct rzs_writeback`, the argument of [`RZS_IOC_WRITEBACK`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RzsWriteback {
+    /// In: `RZS_WB_*`, all of which a page must meet (none: every page).
+    pub flags: u32,
+    /// In: only pages not accessed for this many epochs (0..=192).
+    pub min_age: u32,
+    /// In: write back at most this many pages (0: no limit).
+    pub max_pages: u64,
+    /// Out: pages written back.
+    pub pages: u64,
+    /// Out: backing blocks written for them.
+    pub blocks: u64,
 }
 
 impl RzsStats {
@@ -61,7 +167,9 @@ impl RzsStats {
 }
 
 // No padding anywhere: the size is the sum of the fields.
-const _: () = assert!(core::mem::size_of::<RzsStats>() == 4 * 4 + 18 * 8);
+const _: () = assert!(core::mem::size_of::<RzsStats>() == 4 * 4 + 25 * 8);
+const _: () = assert!(core::mem::size_of::<RzsBacking>() == 16);
+const _: () = assert!(core::mem::size_of::<RzsWriteback>() == 32);
 
 /// Generates [`RzsStats::fields`] and [`RzsStats::set_field`] over the named fields,
 /// so the sysfs text form (`/sys/block/rzsN/rzs_stat`, one `name value` line per
@@ -117,6 +225,13 @@ text_fields!(
     table_bytes,
     swap_attach,
     swap_detach,
+    bd_count,
+    bd_reads,
+    bd_writes,
+    bd_blocks_written,
+    bd_blocks_used,
+    bd_blocks,
+    bd_failed,
 );
 
 impl RzsStats {
@@ -155,6 +270,24 @@ pub const RZS_IOC_SET_DISKSIZE: u32 = ioc(IOC_WRITE, 0x01, 8);
 pub const RZS_IOC_SET_MEM_LIMIT: u32 = ioc(IOC_WRITE, 0x02, 8);
 /// `RZS_IOC_RESET`: `_IO(RZS_IOC_MAGIC, 0x03)`.
 pub const RZS_IOC_RESET: u32 = ioc(IOC_NONE, 0x03, 0);
+/// `RZS_IOC_SET_BACKING`: `_IOW(RZS_IOC_MAGIC, 0x04, struct rzs_backing)`.
+pub const RZS_IOC_SET_BACKING: u32 = ioc(IOC_WRITE, 0x04, core::mem::size_of::<RzsBacking>());
+/// `RZS_IOC_WRITEBACK`: `_IOWR(RZS_IOC_MAGIC, 0x05, struct rzs_writeback)`.
+pub const RZS_IOC_WRITEBACK: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    0x05,
+    core::mem::size_of::<RzsWriteback>(),
+);
+/// `RZS_IOC_MARK_IDLE`: `_IO(RZS_IOC_MAGIC, 0x06)`.
+pub const RZS_IOC_MARK_IDLE: u32 = ioc(IOC_NONE, 0x06, 0);
+
+/// Whether `cmd` is `RZS_IOC_GET_STATS` of any struct size: the size field of the
+/// number changes as `struct rzs_stats` grows, and a tool built against an older
+/// header must keep working (the struct's own `size` says how much it has room for).
+pub const fn is_get_stats(cmd: u32) -> bool {
+    const SIZE_FIELD: u32 = 0x3fff << 16;
+    cmd & !SIZE_FIELD == RZS_IOC_GET_STATS & !SIZE_FIELD
+}
 
 /// What the driver reports beside its counters, for [`RzsStats::build`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -175,6 +308,10 @@ pub struct DeviceState {
     pub swap_attach: u64,
     /// See `swap_attach`.
     pub swap_detach: u64,
+    /// Backing blocks in use now, and usable in all (0, 0: no backing device).
+    pub bd_blocks_used: u64,
+    /// See `bd_blocks_used`.
+    pub bd_blocks: u64,
 }
 
 impl RzsStats {
@@ -209,6 +346,13 @@ impl RzsStats {
             table_bytes: (d.disksize / page).saturating_mul(d.table_bytes_per_page),
             swap_attach: d.swap_attach,
             swap_detach: d.swap_detach,
+            bd_count: s.bd_count,
+            bd_reads: s.bd_reads,
+            bd_writes: s.bd_writes,
+            bd_blocks_written: s.bd_blocks_written,
+            bd_blocks_used: d.bd_blocks_used,
+            bd_blocks: d.bd_blocks,
+            bd_failed: s.bd_failed,
         }
     }
 }
@@ -266,6 +410,72 @@ mod build_tests {
 }
 
 #[cfg(test)]
+mod ioctl_tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_structs_convert_as_laid_out() {
+        let w = RzsWriteback {
+            flags: 5,
+            min_age: 7,
+            max_pages: 1 << 40,
+            pages: 3,
+            blocks: 2,
+        };
+        let b = w.to_bytes();
+        assert_eq!(RzsWriteback::from_bytes(&b), Some(w));
+        // The offsets of the C layout (checked against the header by abi_header.rs).
+        assert_eq!(
+            &b[core::mem::offset_of!(RzsWriteback, max_pages)..][..8],
+            &(1u64 << 40).to_ne_bytes()
+        );
+        assert_eq!(
+            &b[core::mem::offset_of!(RzsWriteback, blocks)..][..8],
+            &2u64.to_ne_bytes()
+        );
+        assert_eq!(RzsWriteback::from_bytes(&b[..31]), None);
+        let mut raw = [0u8; 16];
+        raw[..8].copy_from_slice(&0xdead_beef_u64.to_ne_bytes());
+        raw[8..12].copy_from_slice(&9u32.to_ne_bytes());
+        raw[12..].copy_from_slice(&1u32.to_ne_bytes());
+        assert_eq!(
+            RzsBacking::from_bytes(&raw),
+            Some(RzsBacking {
+                path: 0xdead_beef,
+                path_len: 9,
+                flags: 1
+            })
+        );
+        assert_eq!(RzsBacking::from_bytes(&raw[..15]), None);
+    }
+
+    #[test]
+    fn get_stats_of_any_size_is_get_stats() {
+        assert!(is_get_stats(RZS_IOC_GET_STATS));
+        // Version 1's struct: 4 u32 and 18 u64.
+        assert!(is_get_stats(ioc(
+            IOC_READ | IOC_WRITE,
+            0x00,
+            4 * 4 + 18 * 8
+        )));
+        assert!(is_get_stats(ioc(IOC_READ | IOC_WRITE, 0x00, 8)));
+        for other in [
+            RZS_IOC_SET_DISKSIZE,
+            RZS_IOC_SET_MEM_LIMIT,
+            RZS_IOC_RESET,
+            RZS_IOC_SET_BACKING,
+            RZS_IOC_WRITEBACK,
+            RZS_IOC_MARK_IDLE,
+            ioc(IOC_WRITE, 0x00, core::mem::size_of::<RzsStats>()),
+            ioc(IOC_READ | IOC_WRITE, 0x07, core::mem::size_of::<RzsStats>()),
+            RZS_IOC_GET_STATS ^ (1 << 8),
+        ] {
+            assert!(!is_get_stats(other), "{other:#x}");
+        }
+    }
+}
+
+#[cfg(test)]
 mod text_tests {
     extern crate std;
     use super::*;
@@ -286,13 +496,14 @@ mod text_tests {
 
     #[test]
     fn every_field_but_size_is_in_the_text_form() {
-        // 21 fields: the 22 of the struct less `size`.
-        assert_eq!(RZS_STAT_FIELDS, 21);
+        // 28 fields: the 29 of the struct less `size`.
+        assert_eq!(RZS_STAT_FIELDS, 28);
         let st = sample();
         let values: std::vec::Vec<u64> = st.fields().iter().map(|f| f.1).collect();
-        assert_eq!(values, (1000..1021).collect::<std::vec::Vec<_>>());
+        assert_eq!(values, (1000..1028).collect::<std::vec::Vec<_>>());
         assert_eq!(st.fields()[0].0, "version");
         assert_eq!(st.fields()[20].0, "swap_detach");
+        assert_eq!(st.fields()[27].0, "bd_failed");
     }
 
     #[test]

@@ -104,6 +104,16 @@ pub struct Stats {
     pub mem_used_max: AtomicU64,
     /// Pages the allocator gave back by compaction (zram's `pages_compacted`).
     pub pages_compacted: AtomicU64,
+    /// Pages on the backing device now (zram's `bd_count`).
+    pub bd_count: AtomicU64,
+    /// Pages read from the backing device (zram's `bd_reads`).
+    pub bd_reads: AtomicU64,
+    /// Pages written back to the backing device (zram's `bd_writes`).
+    pub bd_writes: AtomicU64,
+    /// Blocks written to the backing device: fewer than `bd_writes` by packing.
+    pub bd_blocks_written: AtomicU64,
+    /// Backing-device reads or writes that failed.
+    pub bd_failed: AtomicU64,
 }
 
 /// The stripe of hot counters of the CPU an I/O runs on (see [`Stats::local`]).
@@ -140,6 +150,11 @@ impl Stats {
             orig_data_size: AtomicU64::new(0),
             mem_used_max: AtomicU64::new(0),
             pages_compacted: AtomicU64::new(0),
+            bd_count: AtomicU64::new(0),
+            bd_reads: AtomicU64::new(0),
+            bd_writes: AtomicU64::new(0),
+            bd_blocks_written: AtomicU64::new(0),
+            bd_failed: AtomicU64::new(0),
         }
     }
 
@@ -205,15 +220,25 @@ impl Stats {
             compr_data_size: self.hot(Hot::ComprDataSize),
             mem_used_max: load(&self.mem_used_max),
             pages_compacted: load(&self.pages_compacted),
+            bd_count: load(&self.bd_count),
+            bd_reads: load(&self.bd_reads),
+            bd_writes: load(&self.bd_writes),
+            bd_blocks_written: load(&self.bd_blocks_written),
+            bd_failed: load(&self.bd_failed),
         }
     }
 
-    fn cold(&self) -> [&AtomicU64; 4] {
+    fn cold(&self) -> [&AtomicU64; 9] {
         [
             &self.invalid_io,
             &self.orig_data_size,
             &self.mem_used_max,
             &self.pages_compacted,
+            &self.bd_count,
+            &self.bd_reads,
+            &self.bd_writes,
+            &self.bd_blocks_written,
+            &self.bd_failed,
         ]
     }
 }
@@ -253,6 +278,16 @@ pub struct StatsSnapshot {
     pub mem_used_max: u64,
     /// See [`Stats::pages_compacted`] (pages).
     pub pages_compacted: u64,
+    /// See [`Stats::bd_count`] (pages).
+    pub bd_count: u64,
+    /// See [`Stats::bd_reads`] (pages).
+    pub bd_reads: u64,
+    /// See [`Stats::bd_writes`] (pages).
+    pub bd_writes: u64,
+    /// See [`Stats::bd_blocks_written`] (blocks of 4 KiB).
+    pub bd_blocks_written: u64,
+    /// See [`Stats::bd_failed`] (I/Os).
+    pub bd_failed: u64,
 }
 
 impl StatsSnapshot {
@@ -317,6 +352,11 @@ mod tests {
         add(&s.orig_data_size, 10);
         add(&s.mem_used_max, 12);
         add(&s.pages_compacted, 13);
+        add(&s.bd_count, 14);
+        add(&s.bd_reads, 15);
+        add(&s.bd_writes, 16);
+        add(&s.bd_blocks_written, 17);
+        add(&s.bd_failed, 18);
         let snap = s.snapshot();
         assert_eq!(
             snap,
@@ -334,6 +374,11 @@ mod tests {
                 compr_data_size: 909,
                 mem_used_max: 12,
                 pages_compacted: 13,
+                bd_count: 14,
+                bd_reads: 15,
+                bd_writes: 16,
+                bd_blocks_written: 17,
+                bd_failed: 18,
             }
         );
         s.reset();

@@ -38,11 +38,32 @@ fn c_header_matches_rust_abi() {
         table_bytes,
         swap_attach,
         swap_detach,
+        bd_count,
+        bd_reads,
+        bd_writes,
+        bd_blocks_written,
+        bd_blocks_used,
+        bd_blocks,
+        bd_failed,
     );
     let mut c = String::from(
         "#include <stdio.h>\n#include <stddef.h>\n#include <linux/rzs.h>\nint main(void) {\n",
     );
     c += "printf(\"sizeof %zu\\n\", sizeof(struct rzs_stats));\n";
+    for (st, f) in [
+        ("rzs_backing", "path"),
+        ("rzs_backing", "path_len"),
+        ("rzs_backing", "flags"),
+        ("rzs_writeback", "flags"),
+        ("rzs_writeback", "min_age"),
+        ("rzs_writeback", "max_pages"),
+        ("rzs_writeback", "pages"),
+        ("rzs_writeback", "blocks"),
+    ] {
+        c += &format!("printf(\"{st}.{f} %zu\\n\", offsetof(struct {st}, {f}));\n");
+    }
+    c += "printf(\"sizeof_backing %zu\\n\", sizeof(struct rzs_backing));\n";
+    c += "printf(\"sizeof_writeback %zu\\n\", sizeof(struct rzs_writeback));\n";
     for (f, _) in &fields {
         c += &format!("printf(\"{f} %zu\\n\", offsetof(struct rzs_stats, {f}));\n");
     }
@@ -51,6 +72,14 @@ fn c_header_matches_rust_abi() {
         "RZS_IOC_SET_DISKSIZE",
         "RZS_IOC_SET_MEM_LIMIT",
         "RZS_IOC_RESET",
+        "RZS_IOC_SET_BACKING",
+        "RZS_IOC_WRITEBACK",
+        "RZS_IOC_MARK_IDLE",
+        "RZS_FLAG_BACKING",
+        "RZS_PATH_MAX",
+        "RZS_WB_IDLE",
+        "RZS_WB_HUGE",
+        "RZS_WB_INCOMPRESSIBLE",
         "RZS_STATS_VERSION",
         "RZS_FLAG_INITIALIZED",
         "RZS_FLAG_SWAP",
@@ -104,5 +133,54 @@ fn c_header_matches_rust_abi() {
     assert_eq!(get("RZS_FLAG_NOTIFY_BDEV"), RZS_FLAG_NOTIFY_BDEV as u64);
     assert_eq!(get("RZS_IOC_MAGIC"), RZS_IOC_MAGIC as u64);
     assert_eq!(get("RZS_MAX_DISKSIZE"), RZS_MAX_DISKSIZE);
+    assert_eq!(get("RZS_IOC_SET_BACKING"), RZS_IOC_SET_BACKING as u64);
+    assert_eq!(get("RZS_IOC_WRITEBACK"), RZS_IOC_WRITEBACK as u64);
+    assert_eq!(get("RZS_IOC_MARK_IDLE"), RZS_IOC_MARK_IDLE as u64);
+    assert_eq!(get("RZS_FLAG_BACKING"), RZS_FLAG_BACKING as u64);
+    assert_eq!(get("RZS_PATH_MAX"), RZS_PATH_MAX as u64);
+    assert_eq!(get("RZS_WB_IDLE"), RZS_WB_IDLE as u64);
+    assert_eq!(get("RZS_WB_HUGE"), RZS_WB_HUGE as u64);
+    assert_eq!(get("RZS_WB_INCOMPRESSIBLE"), RZS_WB_INCOMPRESSIBLE as u64);
+    assert_eq!(
+        get("sizeof_backing"),
+        core::mem::size_of::<RzsBacking>() as u64
+    );
+    assert_eq!(
+        get("sizeof_writeback"),
+        core::mem::size_of::<RzsWriteback>() as u64
+    );
+    for (k, off) in [
+        ("rzs_backing.path", core::mem::offset_of!(RzsBacking, path)),
+        (
+            "rzs_backing.path_len",
+            core::mem::offset_of!(RzsBacking, path_len),
+        ),
+        (
+            "rzs_backing.flags",
+            core::mem::offset_of!(RzsBacking, flags),
+        ),
+        (
+            "rzs_writeback.flags",
+            core::mem::offset_of!(RzsWriteback, flags),
+        ),
+        (
+            "rzs_writeback.min_age",
+            core::mem::offset_of!(RzsWriteback, min_age),
+        ),
+        (
+            "rzs_writeback.max_pages",
+            core::mem::offset_of!(RzsWriteback, max_pages),
+        ),
+        (
+            "rzs_writeback.pages",
+            core::mem::offset_of!(RzsWriteback, pages),
+        ),
+        (
+            "rzs_writeback.blocks",
+            core::mem::offset_of!(RzsWriteback, blocks),
+        ),
+    ] {
+        assert_eq!(get(k), off as u64, "offsetof {k}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

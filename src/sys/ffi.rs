@@ -51,6 +51,10 @@ extern "C" {
     pub(crate) fn rzs_zs_compact(pool: *mut ZsPool) -> c_ulong;
     pub(crate) fn rzs_totalram_pages() -> c_ulong;
     pub(crate) fn rzs_gfp_noio_obj() -> bindings::gfp_t;
+    pub(crate) fn rzs_backing_open(path: *const c_char, holder: *mut c_void) -> *mut bindings::file;
+    pub(crate) fn rzs_backing_close(file: *mut bindings::file);
+    pub(crate) fn rzs_backing_bytes(file: *mut bindings::file) -> u64;
+    pub(crate) fn rzs_backing_rw(file: *mut bindings::file, sector: u64, pages: *mut *mut bindings::page, nr: c_uint, write: bool) -> c_int;
 }
 
 #[cfg(rzs_swap_events)]

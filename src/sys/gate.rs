@@ -109,3 +109,63 @@ impl<T> Drop for Gate<T> {
         unsafe { ffi::rzs_srcu_free(self.srcu.as_ptr()) };
     }
 }
+
+/// A bare SRCU domain: read-side sections that may sleep, and a wait for every
+/// section that began before it ([`Srcu::synchronize`]). Tiering uses one so that a
+/// backing block is never rewritten while a reader that found it is still reading.
+///
+/// # Invariants
+///
+/// `srcu` is a live SRCU domain owned by this value, freed on drop.
+pub(crate) struct Srcu {
+    srcu: NonNull<ffi::Srcu>,
+}
+
+// SAFETY: an SRCU domain is designed for use from any CPU and task.
+unsafe impl Send for Srcu {}
+// SAFETY: as above.
+unsafe impl Sync for Srcu {}
+
+/// A read-side section of a [`Srcu`], ended on drop.
+pub(crate) struct SrcuRead<'a> {
+    srcu: &'a Srcu,
+    idx: kernel::ffi::c_int,
+}
+
+impl Drop for SrcuRead<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `idx` came from the matching `rzs_srcu_read_lock` on this domain.
+        unsafe { ffi::rzs_srcu_read_unlock(self.srcu.srcu.as_ptr(), self.idx) };
+    }
+}
+
+impl Srcu {
+    /// A new domain. May sleep.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: plain allocation and `init_srcu_struct`; null on failure.
+        let srcu = NonNull::new(unsafe { ffi::rzs_srcu_alloc() }).ok_or(ENOMEM)?;
+        Ok(Self { srcu })
+    }
+
+    /// Begins a read-side section. Never sleeps; the section may.
+    pub(crate) fn read(&self) -> SrcuRead<'_> {
+        // SAFETY: `srcu` is live (invariant).
+        let idx = unsafe { ffi::rzs_srcu_read_lock(self.srcu.as_ptr()) };
+        SrcuRead { srcu: self, idx }
+    }
+
+    /// Waits until every read-side section that began before the call has ended.
+    /// Sleeps: process context only.
+    pub(crate) fn synchronize(&self) {
+        // SAFETY: `srcu` is live; callers are in process context (documented).
+        unsafe { ffi::rzs_srcu_synchronize(self.srcu.as_ptr()) };
+    }
+}
+
+impl Drop for Srcu {
+    fn drop(&mut self) {
+        // SAFETY: no read-side section is open (an `SrcuRead` borrows the domain, so
+        // none outlives it); allocated by `rzs_srcu_alloc`, freed once.
+        unsafe { ffi::rzs_srcu_free(self.srcu.as_ptr()) };
+    }
+}

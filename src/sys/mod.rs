@@ -6,7 +6,9 @@
 //!
 //! - [`blk`]: the block device: major, gendisk, `block_device_operations`, bios and
 //!   their pages (copied, never referenced: another agent may be writing them).
-//! - [`zs`]: zsmalloc, and the slot table whose entries own its objects.
+//! - [`zs`]: zsmalloc, and the slot table whose entries own its objects or their
+//!   places on the backing device.
+//! - [`backing`]: the backing device (tiering) and the pages its I/O goes through.
 //! - [`workspace`]: per-CPU compression workspaces, each under a mutex.
 //! - [`gate`]: an SRCU-protected pointer the I/O path reads and control replaces.
 //! - [`swap`]: the swap event notifiers and the swap state of a block device.
@@ -14,6 +16,7 @@
 //! - [`control`]: `/sys/class/rzs-control/` (hot_add, hot_remove).
 //! - [`ffi`]: the declarations of `src/helpers.c`.
 
+pub(crate) mod backing;
 pub(crate) mod blk;
 pub(crate) mod control;
 pub(crate) mod ffi;
@@ -30,6 +33,12 @@ pub(crate) fn cond_resched() {
     // SAFETY: called only from process context outside atomic sections (callers'
     // contract, checked by `might_sleep` inside under DEBUG_ATOMIC_SLEEP).
     unsafe { ffi::rzs_cond_resched() };
+}
+
+/// Sleeps for `ms` milliseconds. Process context only.
+pub(crate) fn msleep(ms: u32) {
+    // SAFETY: callers are in process context, where sleeping is allowed.
+    unsafe { kernel::bindings::msleep(ms) };
 }
 
 /// The CPU the calling task runs on now: a hint (it may run elsewhere right after),

@@ -26,7 +26,7 @@
 
 use core::pin::Pin;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU16, AtomicU64};
+use core::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering};
 
 use kernel::ffi::c_ulong;
 use kernel::init::pin_init_array_from_fn;
@@ -36,6 +36,7 @@ use kernel::sync::lock::{spinlock::SpinLockBackend, Guard};
 use kernel::sync::SpinLock;
 
 use rzs_core::table::{Entry, ObjRef, SlotGuard, SlotTable};
+use rzs_core::tier::{BackRef, BlockMap, Clock, Run};
 use rzs_core::PAGE_SIZE;
 
 use super::ffi;
@@ -124,12 +125,70 @@ impl Drop for Object<'_> {
     }
 }
 
+/// A page's place on the backing device, owned: dropping it releases the backing
+/// blocks it touches (lock-free: callable in atomic context).
+///
+/// # Invariants
+///
+/// `table` has a tier, and `r`'s blocks hold one count each for this `Backed`,
+/// which no slot holds.
+pub(crate) struct Backed<'a> {
+    table: &'a ObjTable,
+    r: BackRef,
+}
+
+impl Backed<'_> {
+    /// Where the page is.
+    pub(crate) fn location(&self) -> BackRef {
+        self.r
+    }
+}
+
+impl Drop for Backed<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = &self.table.tier {
+            if t.map.release_object(&self.r).is_err() {
+                // A count already zero: an accounting error, never wrapped.
+                t.bad_releases.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// What a slot holds, owned: taking an `Object` out of the table gives it back.
 pub(crate) enum Held<'a> {
     Empty,
     /// A same-filled page: every 64-bit word is this value.
     Same(u64),
     Object(Object<'a>),
+    Backed(Backed<'a>),
+}
+
+/// Tiering's per-table state: the backing device's block map and one access
+/// stamp per slot (`rzs_core::tier`).
+pub(crate) struct Tier {
+    map: BlockMap<KVVec<AtomicU8>>,
+    stamps: KVVec<AtomicU8>,
+    pub(crate) clock: Clock,
+    /// Releases of blocks already free (an accounting error; expected 0).
+    pub(crate) bad_releases: AtomicU64,
+}
+
+impl Tier {
+    /// Backing blocks in use.
+    pub(crate) fn blocks_used(&self) -> u64 {
+        self.map.used()
+    }
+
+    /// Backing blocks in all.
+    pub(crate) fn blocks(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The longest free run of at most `want` blocks (see `BlockMap::find_free_run`).
+    pub(crate) fn find_free_run(&self, want: u64) -> Option<Run> {
+        self.map.find_free_run(want)
+    }
 }
 
 /// What a slot holds, as seen under its lock.
@@ -139,6 +198,8 @@ pub(crate) enum View {
     Same(u64),
     /// An object of this many bytes (`PAGE_SIZE`: the page stored raw).
     Object(usize),
+    /// On the backing device, there.
+    Backed(BackRef),
 }
 
 /// One device's slot table and zsmalloc pool (see the module documentation).
@@ -146,12 +207,15 @@ pub(crate) enum View {
 /// # Invariants
 ///
 /// `words` and `flags` have the same length; every slot holding an object holds a
-/// live handle of `pool`, owned by the slot.
+/// live handle of `pool`, owned by the slot; every slot holding a backing location
+/// holds one count of each backing block it touches in `tier`'s map (so the table
+/// has a tier).
 pub(crate) struct ObjTable {
     words: KVVec<AtomicU64>,
     flags: KVVec<AtomicU16>,
     locks: Pin<KVBox<[SpinLock<()>; NR_LOCKS]>>,
     pool: Pool,
+    tier: Option<Tier>,
 }
 
 /// A zero-filled array of `n` atomics.
@@ -164,10 +228,83 @@ fn zeroed_atomics<T>(n: usize) -> Result<KVVec<T>> {
 }
 
 impl ObjTable {
-    /// A table of `pages` empty slots and an empty pool named `name`. May sleep.
-    pub(crate) fn new(pages: usize, name: &CStr) -> Result<Self> {
+    /// A table of `pages` empty slots and an empty pool named `name`; with
+    /// `backing_blocks`, tiering state for that many backing blocks (capped at
+    /// `pages`: no more can ever be used). May sleep.
+    pub(crate) fn new(pages: usize, name: &CStr, backing_blocks: Option<u64>) -> Result<Self> {
         let locks = KVBox::pin_init(pin_init_array_from_fn(|_| new_spinlock!((), "rzs::ObjTable::locks")), GFP_KERNEL)?;
-        Ok(Self { words: zeroed_atomics(pages)?, flags: zeroed_atomics(pages)?, locks, pool: Pool::new(name)? })
+        let tier = match backing_blocks {
+            Some(b) => {
+                let blocks = usize::try_from(b).unwrap_or(usize::MAX).min(pages);
+                Some(Tier {
+                    map: BlockMap::new(zeroed_atomics(blocks)?),
+                    stamps: zeroed_atomics(pages)?,
+                    clock: Clock::new(),
+                    bad_releases: AtomicU64::new(0),
+                })
+            }
+            None => None,
+        };
+        Ok(Self { words: zeroed_atomics(pages)?, flags: zeroed_atomics(pages)?, locks, pool: Pool::new(name)?, tier })
+    }
+
+    /// Tiering state, if the device has a backing device.
+    pub(crate) fn tier(&self) -> Option<&Tier> {
+        self.tier.as_ref()
+    }
+
+    /// Records an access to slot `index` (tiering's age stamp). Never sleeps.
+    pub(crate) fn touch(&self, index: usize) {
+        if let Some(s) = self.tier.as_ref().and_then(|t| t.stamps.get(index).map(|s| (t, s))) {
+            s.0.clock.touch(s.1);
+        }
+    }
+
+    /// The age of slot `index`'s last access in epochs, clamped to `tier::MAX_AGE`
+    /// (see `Clock::clamp`). 0 without tiering.
+    pub(crate) fn age(&self, index: usize) -> u8 {
+        match self.tier.as_ref().and_then(|t| t.stamps.get(index).map(|s| (t, s))) {
+            Some((t, s)) => t.clock.clamp(s),
+            None => 0,
+        }
+    }
+
+    /// Claims the backing blocks of `run` for the objects at `locs` (placed in it
+    /// by `Run::place`), and returns one owned [`Backed`] per object, in order.
+    /// `EINVAL` without tiering or for counts out of range; `EBUSY` if a block is
+    /// not free (nothing stays claimed then).
+    pub(crate) fn claim<'a>(&'a self, run: &Run, locs: &[BackRef], out: &mut KVec<Backed<'a>>) -> Result {
+        let t = self.tier.as_ref().ok_or(EINVAL)?;
+        let mut claimed: u64 = 0;
+        let mut failed = false;
+        run.counts(locs.iter(), |b, n| {
+            if failed {
+                return;
+            }
+            match t.map.claim(b, n) {
+                Ok(()) => claimed += 1,
+                Err(_) => failed = true,
+            }
+        })
+        .map_err(|_| EINVAL)?;
+        if failed {
+            // Give back what was claimed: the first `claimed` touched blocks.
+            let mut left = claimed;
+            let _ = run.counts(locs.iter(), |b, n| {
+                if left > 0 {
+                    left -= 1;
+                    for _ in 0..n {
+                        let _ = t.map.release(b);
+                    }
+                }
+            });
+            return Err(EBUSY);
+        }
+        for r in locs {
+            // INVARIANT: each object's blocks carry its count from the claim above.
+            out.push(Backed { table: self, r: *r }, GFP_KERNEL)?;
+        }
+        Ok(())
     }
 
     /// Number of slots.
@@ -265,7 +402,19 @@ impl<'a> Slot<'a> {
             Entry::Empty => View::Empty,
             Entry::Same(w) => View::Same(w),
             Entry::Object(o) => View::Object(o.size()),
+            Entry::Backed(r) => View::Backed(r),
         }
+    }
+
+    /// Marks the slot for writeback (`SlotGuard::mark`): the mark survives until
+    /// the slot is next given a new entry.
+    pub(crate) fn mark(&mut self) {
+        self.g.mark();
+    }
+
+    /// Whether the slot kept its writeback mark.
+    pub(crate) fn is_marked(&self) -> bool {
+        self.g.is_marked()
     }
 
     /// Stores `new` and returns what the slot held (drop it after unlocking: an
@@ -284,6 +433,12 @@ impl<'a> Slot<'a> {
                     None => return Err(new),
                 }
             }
+            Held::Backed(b) => {
+                if !core::ptr::eq(b.table, self.table) {
+                    return Err(new);
+                }
+                Entry::Backed(b.r)
+            }
         };
         // The handle now belongs to the slot: forget the `Object` without freeing.
         core::mem::forget(new);
@@ -292,6 +447,8 @@ impl<'a> Slot<'a> {
             Entry::Same(w) => Held::Same(w),
             // The slot owned the handle (invariant); it is ours now.
             Entry::Object(o) => Held::Object(Object { table: self.table, handle: o.handle() as c_ulong, size: o.size() }),
+            // The slot held the location's block counts (invariant); they are ours now.
+            Entry::Backed(r) => Held::Backed(Backed { table: self.table, r }),
         })
     }
 

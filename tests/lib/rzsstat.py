@@ -5,7 +5,7 @@
     rzsstat.py /dev/rzs0            print every field as name=value
     rzsstat.py /dev/rzs0 FIELD...   print the values of FIELDs, one per line
 
-The layout is struct rzs_stats of include/uapi/linux/rzs.h (version 1).
+The layout is struct rzs_stats of include/uapi/linux/rzs.h (version 2).
 """
 import fcntl
 import os
@@ -16,9 +16,10 @@ FIELDS = ["size", "version", "flags", "index"] + [
     "disksize", "mem_limit", "num_reads", "num_writes", "failed_reads", "failed_writes",
     "invalid_io", "notify_free", "pages_stored", "same_pages", "huge_pages", "orig_data_size",
     "compr_data_size", "mem_used_total", "mem_used_max", "table_bytes", "swap_attach",
-    "swap_detach",
+    "swap_detach", "bd_count", "bd_reads", "bd_writes", "bd_blocks_written", "bd_blocks_used",
+    "bd_blocks", "bd_failed",
 ]
-FMT = "=4I18Q"
+FMT = "=4I25Q"
 SIZE = struct.calcsize(FMT)
 # _IOWR(0xB9, 0x00, struct rzs_stats)
 GET_STATS = (3 << 30) | (SIZE << 16) | (0xB9 << 8) | 0x00

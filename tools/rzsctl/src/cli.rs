@@ -111,7 +111,7 @@ fn interval_arg(s: &str) -> Result<Duration, String> {
     long_about = LONG_ABOUT,
     after_help = after_help(),
     args_conflicts_with_subcommands = true,
-    group(ArgGroup::new("action").multiple(true).args(["size", "mem_limit", "reset", "compact", "find"])),
+    group(ArgGroup::new("action").multiple(true).args(["size", "mem_limit", "reset", "compact", "find", "backing_dev"])),
     group(ArgGroup::new("target").args(["device", "find"])),
     group(ArgGroup::new("view").multiple(true)
         .args(["bytes", "raw", "json", "output", "output_all", "noheadings", "watch"])
@@ -142,6 +142,16 @@ pub struct Cli {
     /// Compact DEVICE's memory pool: give back the pages that frees left sparse.
     #[arg(long, requires = "device")]
     pub compact: bool,
+
+    /// Write pages back to this block device (a file: through losetup) when told
+    /// to (writeback); `none` unsets it. Only before --size; a reset releases it.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "device",
+        conflicts_with = "find"
+    )]
+    pub backing_dev: Option<String>,
 
     #[command(flatten)]
     pub list: ListOpts,
@@ -227,6 +237,16 @@ pub enum Command {
     Setup(ConfigArgs),
     /// Undo setup for the devices of the config file: swapoff, reset and remove each.
     Teardown(ConfigArgs),
+    /// Write pages of DEVICE back to its backing device, packed several to a block,
+    /// and free their memory. With no filter, every page held in RAM.
+    Writeback(WritebackArgs),
+    /// Mark every page DEVICE holds idle: writeback --idle takes those not read or
+    /// written since.
+    Idle {
+        /// The device (/dev/rzsN or rzsN).
+        #[arg(value_name = "DEVICE")]
+        device: String,
+    },
     /// Generate the man page or shell completions (for packaging).
     #[command(hide = true, subcommand)]
     Generate(Generate),
@@ -241,6 +261,33 @@ pub struct ConfigArgs {
     /// expression such as min(ram / 2, 4096)), mem-limit and swap-priority.
     #[arg(short, long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub config: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WritebackArgs {
+    /// The device (/dev/rzsN or rzsN).
+    #[arg(value_name = "DEVICE")]
+    pub device: String,
+
+    /// Only pages not read or written since the last `rzsctl idle`.
+    #[arg(long)]
+    pub idle: bool,
+
+    /// Only pages stored raw (lz4 could not shrink them).
+    #[arg(long)]
+    pub huge: bool,
+
+    /// Only pages that compressed to more than 3/4 of a page.
+    #[arg(long)]
+    pub incompressible: bool,
+
+    /// Only pages not accessed for N epochs (each `rzsctl idle` starts one), 0-192.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=192), default_value_t = 0)]
+    pub min_age: u32,
+
+    /// Write back at most N pages.
+    #[arg(long, value_name = "N")]
+    pub max_pages: Option<u64>,
 }
 
 #[derive(Debug, Args)]

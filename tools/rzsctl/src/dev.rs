@@ -21,6 +21,12 @@ pub const SET_DISKSIZE: Opcode = opcode::write::<u64>(RZS_IOC_MAGIC, 0x01);
 pub const SET_MEM_LIMIT: Opcode = opcode::write::<u64>(RZS_IOC_MAGIC, 0x02);
 /// `RZS_IOC_RESET`, `_IO(RZS_IOC_MAGIC, 0x03)`.
 pub const RESET: Opcode = opcode::none(RZS_IOC_MAGIC, 0x03);
+/// `RZS_IOC_SET_BACKING`, `_IOW(RZS_IOC_MAGIC, 0x04, struct rzs_backing)`.
+pub const SET_BACKING: Opcode = opcode::write::<abi::RzsBacking>(RZS_IOC_MAGIC, 0x04);
+/// `RZS_IOC_WRITEBACK`, `_IOWR(RZS_IOC_MAGIC, 0x05, struct rzs_writeback)`.
+pub const WRITEBACK: Opcode = opcode::read_write::<abi::RzsWriteback>(RZS_IOC_MAGIC, 0x05);
+/// `RZS_IOC_MARK_IDLE`, `_IO(RZS_IOC_MAGIC, 0x06)`.
+pub const MARK_IDLE: Opcode = opcode::none(RZS_IOC_MAGIC, 0x06);
 
 /// Where the system shows rzs: the real paths by default; tests point them elsewhere.
 #[derive(Clone, Debug)]
@@ -352,6 +358,107 @@ impl Device {
         })
     }
 
+    /// `RZS_IOC_SET_BACKING`: the block device pages are written back to (`None`:
+    /// unset).
+    pub fn set_backing(&self, path: Option<&str>) -> Result<()> {
+        let what = "setting the backing device";
+        let file = self.node(what)?;
+        let c = match path {
+            Some(p) => Some(std::ffi::CString::new(p).map_err(|_| {
+                Error::new(
+                    Kind::InvalidArgument,
+                    "invalid argument: the path holds a NUL byte",
+                )
+            })?),
+            None => None,
+        };
+        let arg = match &c {
+            Some(c) => abi::RzsBacking {
+                path: c.as_ptr() as u64,
+                path_len: u32::try_from(c.as_bytes_with_nul().len()).unwrap_or(u32::MAX),
+                flags: 0,
+            },
+            None => abi::RzsBacking::default(),
+        };
+        // SAFETY: SET_BACKING reads a `struct rzs_backing` (`RzsBacking`, checked
+        // against the header) and then `path_len` bytes at `path`, which `c` holds
+        // until after the call.
+        let r = unsafe { ioctl::ioctl(file.as_fd(), Setter::<SET_BACKING, _>::new(arg)) };
+        r.map_err(|e| {
+            let p = path.unwrap_or("none");
+            match e {
+                Errno::BUSY => Error::new(
+                    Kind::Busy,
+                    format!(
+                        "busy: cannot set backing device {p}: the device has a size (reset it \
+                         first), or {p} is in use (mounted, swapped on, or another device's)"
+                    ),
+                ),
+                Errno::NOTBLK => Error::new(
+                    Kind::InvalidArgument,
+                    format!("invalid argument: {p} is not a block device (for a file, use losetup)"),
+                ),
+                Errno::INVAL => Error::new(
+                    Kind::InvalidArgument,
+                    format!("invalid argument: {p} cannot be a backing device (empty, or the path is too long)"),
+                ),
+                Errno::NOENT => Error::new(Kind::NoDevice, format!("no such device: {p}")),
+                Errno::PERM => permission_denied(what),
+                e => errno_error(e, what),
+            }
+            .on(&self.path)
+        })
+    }
+
+    /// `RZS_IOC_WRITEBACK`: pages and blocks written.
+    pub fn writeback(&self, flags: u32, min_age: u32, max_pages: u64) -> Result<(u64, u64)> {
+        let what = "writing back";
+        let file = self.node(what)?;
+        let mut w = abi::RzsWriteback {
+            flags,
+            min_age,
+            max_pages,
+            pages: 0,
+            blocks: 0,
+        };
+        // SAFETY: WRITEBACK takes a pointer to a `struct rzs_writeback`
+        // (`RzsWriteback`, checked against the header) and fills its outputs.
+        let r = unsafe { ioctl::ioctl(file.as_fd(), Updater::<WRITEBACK, _>::new(&mut w)) };
+        r.map_err(|e| {
+            match e {
+                Errno::NODEV => Error::new(
+                    Kind::NoDevice,
+                    "no backing device: set one with --backing-dev before --size",
+                ),
+                Errno::BUSY => Error::new(Kind::Busy, "busy: a writeback is already running"),
+                Errno::NOSPC => Error::new(Kind::Other, "the backing device is full"),
+                Errno::PERM => permission_denied(what),
+                e => errno_error(e, what),
+            }
+            .on(&self.path)
+        })?;
+        Ok((w.pages, w.blocks))
+    }
+
+    /// `RZS_IOC_MARK_IDLE`.
+    pub fn mark_idle(&self) -> Result<()> {
+        let what = "marking pages idle";
+        let file = self.node(what)?;
+        // SAFETY: MARK_IDLE takes no argument.
+        let r = unsafe { ioctl::ioctl(file.as_fd(), NoArg::<MARK_IDLE>::new()) };
+        r.map_err(|e| {
+            match e {
+                Errno::NODEV => Error::new(
+                    Kind::NoDevice,
+                    "no backing device (or no size): idle marking is for writeback",
+                ),
+                Errno::PERM => permission_denied(what),
+                e => errno_error(e, what),
+            }
+            .on(&self.path)
+        })
+    }
+
     /// Compacts the device's pool through sysfs (`/sys/block/rzsN/compact`, as
     /// zram's): the pages given back show in `pages_compacted`.
     pub fn compact(&self, paths: &Paths) -> Result<()> {
@@ -610,6 +717,12 @@ mod tests {
             i128::from(abi::RZS_IOC_SET_MEM_LIMIT)
         );
         assert_eq!(i128::from(RESET), i128::from(abi::RZS_IOC_RESET));
+        assert_eq!(
+            i128::from(SET_BACKING),
+            i128::from(abi::RZS_IOC_SET_BACKING)
+        );
+        assert_eq!(i128::from(WRITEBACK), i128::from(abi::RZS_IOC_WRITEBACK));
+        assert_eq!(i128::from(MARK_IDLE), i128::from(abi::RZS_IOC_MARK_IDLE));
     }
 
     #[test]
@@ -617,7 +730,7 @@ mod tests {
         // _IOC: dir (2 bits) | size (14 bits) | type (8 bits) | nr (8 bits).
         let size = (abi::RZS_IOC_GET_STATS >> 16) & 0x3fff;
         assert_eq!(size as usize, core::mem::size_of::<RzsStats>());
-        assert_eq!(size, 160, "struct rzs_stats version 1 is 160 bytes");
+        assert_eq!(size, 216, "struct rzs_stats version 2 is 216 bytes");
         assert_eq!(abi::RZS_IOC_GET_STATS >> 30, 3, "_IOWR");
         assert_eq!(
             (abi::RZS_IOC_GET_STATS >> 8) & 0xff,

@@ -19,7 +19,7 @@ pub mod setup;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use cli::{Cli, Command, Generate, ListOpts, StatsArgs};
+use cli::{Cli, Command, Generate, ListOpts, StatsArgs, WritebackArgs};
 use dev::{Device, DeviceInfo, Paths};
 use error::{Error, Kind, Result};
 use output::TableOpts;
@@ -37,21 +37,31 @@ pub fn run_with(paths: &Paths, cli: Cli) -> Result<()> {
         Some(Command::Remove { ref device }) => dev::hot_remove(paths, device),
         Some(Command::Setup(ref a)) => setup::setup(paths, &a.config),
         Some(Command::Teardown(ref a)) => setup::teardown(paths, &a.config),
+        Some(Command::Writeback(ref a)) => writeback(paths, a),
+        Some(Command::Idle { ref device }) => Device::open(paths, device)?.mark_idle(),
         None if cli.find => find(paths, &cli),
-        None if cli.size.is_some() || cli.mem_limit.is_some() || cli.reset || cli.compact => {
+        None if cli.size.is_some()
+            || cli.mem_limit.is_some()
+            || cli.reset
+            || cli.compact
+            || cli.backing_dev.is_some() =>
+        {
             configure(paths, &cli)
         }
         None => list(paths, &cli),
     }
 }
 
-/// `--reset`, `--size`, `--mem-limit`, `--compact`, in that order, stopping at the
-/// first error.
+/// `--reset`, `--backing-dev`, `--size`, `--mem-limit`, `--compact`, in that
+/// order, stopping at the first error.
 fn configure(paths: &Paths, cli: &Cli) -> Result<()> {
     let arg = cli.device.as_deref().unwrap_or_default();
     let dev = Device::open(paths, arg)?;
     if cli.reset {
         dev.reset()?;
+    }
+    if let Some(b) = &cli.backing_dev {
+        dev.set_backing((b != "none").then_some(b.as_str()))?;
     }
     if let Some(size) = cli.size {
         dev.set_disksize(size)?;
@@ -63,6 +73,26 @@ fn configure(paths: &Paths, cli: &Cli) -> Result<()> {
         dev.compact(paths)?;
     }
     Ok(())
+}
+
+/// `writeback`: prints what was written.
+fn writeback(paths: &Paths, a: &WritebackArgs) -> Result<()> {
+    let dev = Device::open(paths, &a.device)?;
+    let mut flags = 0;
+    if a.idle {
+        flags |= rzs_core::abi::RZS_WB_IDLE;
+    }
+    if a.huge {
+        flags |= rzs_core::abi::RZS_WB_HUGE;
+    }
+    if a.incompressible {
+        flags |= rzs_core::abi::RZS_WB_INCOMPRESSIBLE;
+    }
+    let (pages, blocks) = dev.writeback(flags, a.min_age, a.max_pages.unwrap_or(0))?;
+    emit(&format!(
+        "{}: wrote back {pages} pages in {blocks} blocks\n",
+        dev.path()
+    ))
 }
 
 /// `--find`: a free device (or a new one), set up with `--size` and `--mem-limit`

@@ -60,6 +60,13 @@ counters! {
     table_bytes: Bytes, "slot table size (metadata)";
     swap_attach: Count, "times swapon attached the table";
     swap_detach: Count, "times swapoff detached it";
+    bd_count: Count, "pages on the backing device";
+    bd_reads: Count, "pages read from the backing device";
+    bd_writes: Count, "pages written back to the backing device";
+    bd_blocks_written: Count, "backing blocks written for them (packed: fewer)";
+    bd_blocks_used: Count, "backing blocks in use";
+    bd_blocks: Count, "backing blocks the device may use";
+    bd_failed: Count, "backing device reads and writes that failed";
 }
 
 /// The compression ratio `orig_data_size / compr_data_size` with two decimals, `None`
