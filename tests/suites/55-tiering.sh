@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Tiering: a backing device (a file on the guest's tmpfs through a loop device) set
+# by rzsctl --backing-dev before --size, refused after and for what is not a block
+# device; writeback packs objects several to a block and frees their memory; reads
+# of written-back pages return the right data; idle marking (only pages not touched
+# since the mark go), --huge; overwrite, discard and reset free backing blocks; a
+# backing device failing I/O (dm-error under a dm-linear) gives an error, counted,
+# and loses nothing held in RAM.
+# cost: 30 s (under TCG, std kernel: how make test deals suites out to its guests)
+. "$RZS_ROOT/tests/lib/tap.sh"
+. "$RZS_ROOT/tests/lib/rzs.sh"
+T=$(mktemp -d)
+LOOP=
+cleanup() {
+	dmsetup remove rzs-back 2>/dev/null
+	cleanup_rzs
+	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+rzsctl=$RZS_ROOT/target/release/rzsctl
+stat() { python3 "$RZS_ROOT/tests/lib/rzsstat.py" /dev/rzs0 "$@"; }
+is() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (got '$2', want '$3')"; fi; }
+# wb ARGS...: rzsctl writeback, printing "PAGES BLOCKS" (or the error).
+wb() {
+	local out
+	out=$("$rzsctl" writeback /dev/rzs0 "$@" 2>&1) || { echo "error: $out"; return; }
+	set -- $out
+	echo "$4 $7"
+}
+
+# Pages the tests write: each unique (its index in the first bytes) and compressing
+# to about 1 KiB, so several fit in a 4 KiB backing block.
+cat >$T/gen.py <<'EOF'
+import os, random, sys
+out, first, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rnd = random.Random(seed)
+with open(out, "wb") as f:
+    for i in range(first, first + n):
+        head = i.to_bytes(8, "little") + rnd.randbytes(760)
+        f.write((head + bytes(range(256)) * 16)[:4096])
+EOF
+gen() { python3 $T/gen.py "$@"; }
+
+plan 43
+ok "insmod (one device, unsized)" load_rzs
+truncate -s 64M $T/back.img
+LOOP=$(losetup -f --show $T/back.img)
+check "[ -b \"$LOOP\" ]" "a loop device over a 64 MiB file on tmpfs ($LOOP)"
+
+fails "a regular file is refused as backing device (not a block device)" "$rzsctl" /dev/rzs0 --backing-dev $T/back.img
+fails "a missing path is refused" "$rzsctl" /dev/rzs0 --backing-dev /dev/nonexistent
+ok "--backing-dev $LOOP" "$rzsctl" /dev/rzs0 --backing-dev "$LOOP"
+is "flags show a backing device (RZS_FLAG_BACKING)" "$(($(stat flags) & 16))" 16
+fails "held exclusively: an O_EXCL open of it (mount, mkfs, another device) is refused" \
+	python3 -c "import os, sys; os.open(sys.argv[1], os.O_RDWR | os.O_EXCL)" "$LOOP"
+ok "--backing-dev none unsets it" "$rzsctl" /dev/rzs0 --backing-dev none
+is "no backing flag after none" "$(($(stat flags) & 16))" 0
+fails "writeback without a size" "$rzsctl" writeback /dev/rzs0
+ok "--backing-dev again, then --size 32M" "$rzsctl" /dev/rzs0 --backing-dev "$LOOP" --size 32M
+fails "--backing-dev after --size: busy" "$rzsctl" /dev/rzs0 --backing-dev none
+is "backing blocks usable: capped at the device's pages" "$(stat bd_blocks)" 8192
+
+# 4096 pages of 1 KiB objects, read back after writeback.
+gen $T/data 0 4096 1
+dd if=$T/data of=/dev/rzs0 bs=1M oflag=direct status=none
+before=$(stat mem_used_total)
+r=$(wb)
+set -- $r
+check "[ \"$1\" = 4096 ]" "writeback of every page: 4096 pages written back ($r)"
+check "[ \"$2\" -gt 0 ] && [ \$((\"$2\" * 3)) -le 4096 ]" "packed: at most a third as many blocks as pages ($2 blocks for 4096 pages; zram writes one per page)"
+is "bd_count, bd_writes, bd_blocks_used" "$(stat bd_count bd_writes bd_blocks_used | xargs)" "4096 4096 $2"
+check "[ \$(stat mem_used_total) -lt \$(($before / 4)) ]" "the pool gave back the memory ($before -> $(stat mem_used_total) bytes)"
+is "pages_stored still counts them (as zram's)" "$(stat pages_stored)" 4096
+dd if=/dev/rzs0 of=$T/back bs=1M count=16 iflag=direct status=none
+is "every written-back page reads back right" "$(cmp $T/data $T/back && echo same)" same
+is "bd_reads: one per page read" "$(stat bd_reads)" 4096
+is "a second writeback finds nothing to do" "$(wb)" "0 0"
+
+# Overwrite half of them: their backing copies are freed; blocks follow.
+gen $T/new 0 2048 2
+dd if=$T/new of=/dev/rzs0 bs=1M oflag=direct status=none
+is "overwriting 2048 written-back pages: bd_count 2048" "$(stat bd_count)" 2048
+check "[ \$(stat bd_blocks_used) -lt $2 ]" "blocks freed as their objects go ($2 -> $(stat bd_blocks_used))"
+# Idle: mark, read the first 1024 (now in RAM), writeback --idle takes the other 1024
+# in RAM only.
+ok "idle marks every page" "$rzsctl" idle /dev/rzs0
+dd if=/dev/rzs0 of=/dev/null bs=1M count=4 iflag=direct status=none
+is "writeback --idle: only the 1024 RAM pages not read since" "$(wb --idle | cut -d' ' -f1)" 1024
+dd if=/dev/rzs0 of=$T/back bs=1M count=8 iflag=direct status=none
+is "both halves read back right" "$(cmp $T/new $T/back && echo same)" same
+
+# --huge: random pages (stored raw) go, compressible ones stay.
+head -c $((256 * 4096)) /dev/urandom >$T/rand
+dd if=$T/rand of=/dev/rzs0 bs=1M seek=8 oflag=direct status=none
+huge=$(stat huge_pages)
+is "writeback --huge: the 256 raw pages" "$(wb --huge | cut -d' ' -f1)" 256
+is "huge_pages 0 after" "$(stat huge_pages)" 0
+dd if=/dev/rzs0 of=$T/back bs=1M skip=8 count=1 iflag=direct status=none
+is "raw pages read back right" "$(cmp $T/rand $T/back && echo same)" same
+
+# Discard frees every backing block.
+ok "blkdiscard" blkdiscard /dev/rzs0
+is "after discard: bd_count 0, bd_blocks_used 0" "$(stat bd_count bd_blocks_used | xargs)" "0 0"
+
+# Writeback racing writes: a page rewritten between writeback's copy and its install
+# keeps the new data (the slot's writeback mark), never the stale copy. The module's
+# test-only debug_wb_delay_ms holds each batch 1 s between its write and its install,
+# and the pages are rewritten inside that window.
+"$rzsctl" /dev/rzs0 --reset && unload_rzs
+ok "insmod debug_wb_delay_ms=1000, backing device, size 16M" \
+	bash -c ". $RZS_ROOT/tests/lib/rzs.sh && load_rzs debug_wb_delay_ms=1000 && $rzsctl /dev/rzs0 --backing-dev $LOOP --size 16M"
+gen $T/g 0 64 10
+dd if=$T/g of=/dev/rzs0 bs=256K oflag=direct status=none
+bad=0
+for r in 1 2 3 4; do
+	"$rzsctl" writeback /dev/rzs0 >$T/wb.out 2>&1 &
+	w=$!
+	sleep 0.4
+	gen $T/g 0 64 $((10 + r))
+	dd if=$T/g of=/dev/rzs0 bs=256K oflag=direct status=none
+	wait $w
+	dd if=/dev/rzs0 of=$T/back bs=256K count=1 iflag=direct status=none
+	cmp -s $T/g $T/back || bad=$((bad + 1))
+done
+is "4 rounds of rewrites inside writeback's window: every page holds its last write ($(cat $T/wb.out))" "$bad" 0
+
+# A failing backing device: a dm-linear over the loop device, switched to dm-error.
+ok "reset releases the backing device" "$rzsctl" /dev/rzs0 --reset
+sz=$(blockdev --getsz "$LOOP")
+# No udev in the guest: dmsetup makes the node itself.
+dmsetup create rzs-back --table "0 $sz linear $LOOP 0" && dmsetup mknodes rzs-back
+ok "backing device: dm-linear over the loop" "$rzsctl" /dev/rzs0 --backing-dev /dev/mapper/rzs-back --size 16M
+gen $T/data 0 1024 3
+dd if=$T/data of=/dev/rzs0 bs=1M oflag=direct status=none
+"$rzsctl" writeback /dev/rzs0 --max-pages 512 >/dev/null
+dmsetup suspend rzs-back && dmsetup load rzs-back --table "0 $sz error" && dmsetup resume rzs-back
+r=$("$rzsctl" writeback /dev/rzs0 2>&1)
+check "[ $? -ne 0 ] && echo \"$r\" | grep -q 'input/output error'" "writeback onto a failing device fails with EIO ($r)"
+dd if=/dev/rzs0 of=$T/back bs=4096 skip=512 count=512 iflag=direct status=none
+is "the pages it could not write are still in RAM, intact" "$(cmp <(tail -c $((512 * 4096)) $T/data) $T/back && echo same)" same
+check "! dd if=/dev/rzs0 of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null" "reading a written-back page from the failing device: EIO"
+check "[ \$(stat bd_failed) -ge 2 ] && [ \$(stat failed_reads) -ge 1 ]" "counted: bd_failed $(stat bd_failed), failed_reads $(stat failed_reads)"
+dmsetup suspend rzs-back && dmsetup load rzs-back --table "0 $sz linear $LOOP 0" && dmsetup resume rzs-back
+dd if=/dev/rzs0 of=$T/back bs=1M count=4 iflag=direct status=none
+is "the device back: every page reads right" "$(cmp $T/data $T/back && echo same)" same
+ok "reset with pages on the backing device" "$rzsctl" /dev/rzs0 --reset
+ok "rmmod" unload_rzs
+ok "the backing device is free again (dmsetup remove)" dmsetup remove rzs-back
+tap_exit
