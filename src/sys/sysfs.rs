@@ -10,10 +10,15 @@
 //!   mem_used_max same_pages pages_compacted huge_pages (bytes or pages, as zram);
 //! - `io_stat`: failed_reads failed_writes invalid_io notify_free;
 //! - `debug_stat`: zram's layout, `version: 1` then write stalls and missed frees,
-//!   both 0 by construction in rzs (no writeback; a slot free never gives up);
+//!   both 0 by construction in rzs (no write stalls to retry an allocation; a
+//!   slot free never gives up);
 //! - `rzs_stat`: every field of `struct rzs_stats` as `name value` lines
 //!   (`rzs_core::abi::RzsStats::fields`), world-readable: what rzsctl shows a user
 //!   who cannot open the device node;
+//! - tiering, as zram's: `backing_dev` (rw: a block device path, or `none`; only
+//!   before `disksize`), `writeback` (wo: `idle`, `huge`, `huge_idle`,
+//!   `incompressible`), `idle` (wo: `all` marks every page idle), `bd_stat`
+//!   (bd_count bd_reads bd_writes, in pages);
 //! - `debug_corrupt` (write-only, test only): writing a page index corrupts that
 //!   page's compressed object, when the module was loaded with `debug_corrupt=Y`
 //!   (otherwise `-EPERM`), so tests can prove a corrupt page reads as `-EIO`.
@@ -177,8 +182,8 @@ ro!(COMP_ALGORITHM, c"comp_algorithm", |_d, w| {
 });
 ro!(DEBUG_STAT, c"debug_stat", |_d, w| {
     // zram's layout (version 1: write stalls, then frees missed because the slot
-    // was locked). Both are 0 by construction in rzs: it has no writeback to stall
-    // on, and a slot free waits for the slot's spinlock instead of giving up.
+    // was locked). Both are 0 by construction in rzs: no write stalls to retry its
+    // allocation, and a slot free waits for the slot's spinlock instead of giving up.
     let _ = writeln!(w, "version: 1\n{:>8} {:>8}", 0, 0);
 });
 ro!(RZS_STAT, c"rzs_stat", |d, w| {
@@ -186,12 +191,60 @@ ro!(RZS_STAT, c"rzs_stat", |d, w| {
         let _ = writeln!(w, "{name} {value}");
     }
 });
+rw!(
+    BACKING_DEV,
+    c"backing_dev",
+    |d, w| {
+        let mut shown = false;
+        d.backing_path(&mut |p| {
+            let _ = writeln!(w, "{}", p);
+            shown = true;
+        });
+        if !shown {
+            let _ = writeln!(w, "none");
+        }
+    },
+    |d, _disk, input| {
+        let path = trim(input);
+        if path == b"none" {
+            return d.set_backing(None);
+        }
+        if path.is_empty() || path.len() >= rzs_core::abi::RZS_PATH_MAX as usize {
+            return Err(code::EINVAL);
+        }
+        let mut buf = kernel::alloc::KVec::with_capacity(path.len() + 1, kernel::alloc::flags::GFP_KERNEL)?;
+        buf.extend_from_slice(path, kernel::alloc::flags::GFP_KERNEL)?;
+        buf.push(0, kernel::alloc::flags::GFP_KERNEL)?;
+        let c = kernel::str::CStr::from_bytes_with_nul(&buf).map_err(|_| code::EINVAL)?;
+        d.set_backing(Some(c))
+    }
+);
+wo!(WRITEBACK, c"writeback", |d, _disk, input| {
+    // zram's modes.
+    let (idle, huge, incompressible) = match trim(input) {
+        b"idle" => (true, false, false),
+        b"huge" => (false, true, false),
+        b"huge_idle" => (true, true, false),
+        b"incompressible" => (false, false, true),
+        _ => return Err(code::EINVAL),
+    };
+    let sel = crate::store::Select { min_age: u8::from(idle), huge, incompressible };
+    d.writeback(sel, u64::MAX).map(|_| ())
+});
+wo!(IDLE, c"idle", |d, _disk, input| match trim(input) {
+    b"all" => d.mark_idle(),
+    _ => Err(code::EINVAL),
+});
+ro!(BD_STAT, c"bd_stat", |d, w| {
+    let s = d.stats();
+    let _ = writeln!(w, "{:>8} {:>8} {:>8}", s.bd_count, s.bd_reads, s.bd_writes);
+});
 wo!(DEBUG_CORRUPT, c"debug_corrupt", |d, _disk, input| {
     d.debug_corrupt(parse_u64(input).ok_or(code::EINVAL)?)?;
     Ok(())
 });
 
-const N_ATTRS: usize = 12;
+const N_ATTRS: usize = 16;
 static ATTRS: Table<bindings::attribute, { N_ATTRS + 1 }> = Table([
     &MM_STAT.0.attr,
     &IO_STAT.0.attr,
@@ -205,6 +258,10 @@ static ATTRS: Table<bindings::attribute, { N_ATTRS + 1 }> = Table([
     &DEBUG_STAT.0.attr,
     &RZS_STAT.0.attr,
     &DEBUG_CORRUPT.0.attr,
+    &BACKING_DEV.0.attr,
+    &WRITEBACK.0.attr,
+    &IDLE.0.attr,
+    &BD_STAT.0.attr,
     core::ptr::null(),
 ]);
 
@@ -297,6 +354,11 @@ unsafe fn store(
 }
 
 /// Parses a decimal number written to a sysfs file (one trailing newline allowed).
+/// `bytes` without one trailing newline (what `echo` adds).
+fn trim(bytes: &[u8]) -> &[u8] {
+    bytes.strip_suffix(b"\n").unwrap_or(bytes)
+}
+
 pub(crate) fn parse_u64(bytes: &[u8]) -> Option<u64> {
     let s = core::str::from_utf8(bytes).ok()?;
     s.strip_suffix('\n').unwrap_or(s).parse().ok()

@@ -19,6 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 rzsctl=$RZS_ROOT/target/release/rzsctl
+S=/sys/block/rzs0
 stat() { python3 "$RZS_ROOT/tests/lib/rzsstat.py" /dev/rzs0 "$@"; }
 is() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (got '$2', want '$3')"; fi; }
 # wb ARGS...: rzsctl writeback, printing "PAGES BLOCKS" (or the error).
@@ -42,7 +43,7 @@ with open(out, "wb") as f:
 EOF
 gen() { python3 $T/gen.py "$@"; }
 
-plan 43
+plan 49
 ok "insmod (one device, unsized)" load_rzs
 truncate -s 64M $T/back.img
 LOOP=$(losetup -f --show $T/back.img)
@@ -52,12 +53,15 @@ fails "a regular file is refused as backing device (not a block device)" "$rzsct
 fails "a missing path is refused" "$rzsctl" /dev/rzs0 --backing-dev /dev/nonexistent
 ok "--backing-dev $LOOP" "$rzsctl" /dev/rzs0 --backing-dev "$LOOP"
 is "flags show a backing device (RZS_FLAG_BACKING)" "$(($(stat flags) & 16))" 16
+is "sysfs backing_dev shows it" "$(cat $S/backing_dev)" "$LOOP"
 fails "held exclusively: an O_EXCL open of it (mount, mkfs, another device) is refused" \
 	python3 -c "import os, sys; os.open(sys.argv[1], os.O_RDWR | os.O_EXCL)" "$LOOP"
 ok "--backing-dev none unsets it" "$rzsctl" /dev/rzs0 --backing-dev none
-is "no backing flag after none" "$(($(stat flags) & 16))" 0
+is "no backing flag after none; backing_dev: none" "$(($(stat flags) & 16)) $(cat $S/backing_dev)" "0 none"
 fails "writeback without a size" "$rzsctl" writeback /dev/rzs0
-ok "--backing-dev again, then --size 32M" "$rzsctl" /dev/rzs0 --backing-dev "$LOOP" --size 32M
+ok "backing_dev through sysfs, as zram's" bash -c "echo $LOOP >$S/backing_dev"
+ok "--size 32M" "$rzsctl" /dev/rzs0 --size 32M
+fails "backing_dev through sysfs after the size: busy" bash -c "echo none >$S/backing_dev"
 fails "--backing-dev after --size: busy" "$rzsctl" /dev/rzs0 --backing-dev none
 is "backing blocks usable: capped at the device's pages" "$(stat bd_blocks)" 8192
 
@@ -72,6 +76,7 @@ check "[ \"$2\" -gt 0 ] && [ \$((\"$2\" * 3)) -le 4096 ]" "packed: at most a thi
 is "bd_count, bd_writes, bd_blocks_used" "$(stat bd_count bd_writes bd_blocks_used | xargs)" "4096 4096 $2"
 check "[ \$(stat mem_used_total) -lt \$(($before / 4)) ]" "the pool gave back the memory ($before -> $(stat mem_used_total) bytes)"
 is "pages_stored still counts them (as zram's)" "$(stat pages_stored)" 4096
+is "bd_stat: bd_count bd_reads bd_writes, as zram's" "$(xargs <$S/bd_stat)" "4096 0 4096"
 dd if=/dev/rzs0 of=$T/back bs=1M count=16 iflag=direct status=none
 is "every written-back page reads back right" "$(cmp $T/data $T/back && echo same)" same
 is "bd_reads: one per page read" "$(stat bd_reads)" 4096
@@ -94,7 +99,10 @@ is "both halves read back right" "$(cmp $T/new $T/back && echo same)" same
 head -c $((256 * 4096)) /dev/urandom >$T/rand
 dd if=$T/rand of=/dev/rzs0 bs=1M seek=8 oflag=direct status=none
 huge=$(stat huge_pages)
-is "writeback --huge: the 256 raw pages" "$(wb --huge | cut -d' ' -f1)" 256
+w0=$(stat bd_writes)
+ok "echo huge >writeback (zram's sysfs)" bash -c "echo huge >$S/writeback"
+is "writeback huge: the 256 raw pages" "$(($(stat bd_writes) - w0))" 256
+fails "writeback with an unknown mode: EINVAL" bash -c "echo sideways >$S/writeback"
 is "huge_pages 0 after" "$(stat huge_pages)" 0
 dd if=/dev/rzs0 of=$T/back bs=1M skip=8 count=1 iflag=direct status=none
 is "raw pages read back right" "$(cmp $T/rand $T/back && echo same)" same
