@@ -16,7 +16,7 @@
 #include <linux/rzs.h>
 
 _Static_assert(sizeof(void *) == 4, "build with -m32");
-_Static_assert(sizeof(struct rzs_stats) == 160, "struct rzs_stats differs on i386");
+_Static_assert(sizeof(struct rzs_stats) == 216, "struct rzs_stats differs on i386");
 
 #define SYS_exit 1
 #define SYS_write 4
