@@ -63,6 +63,11 @@ struct file *rzs_backing_open(const char *path, void *holder);
 void rzs_backing_close(struct file *file);
 u64 rzs_backing_bytes(struct file *file);
 int rzs_backing_rw(struct file *file, u64 sector, struct page **pages, unsigned int nr, bool write);
+int rzs_io_wq_create(void);
+void rzs_io_wq_destroy(void);
+void rzs_dwork_init(struct delayed_work *dw, work_func_t fn);
+void rzs_dwork_mod(struct delayed_work *dw, unsigned int ms);
+void rzs_dwork_cancel_sync(struct delayed_work *dw);
 
 /* --- CPUs and scheduling */
 
@@ -285,6 +290,26 @@ u64 rzs_backing_bytes(struct file *file)
 	return bdev_nr_bytes(file_bdev(file));
 }
 
+/*
+ * The queue that backing-device bios go through when submitted inside a
+ * ->submit_bio. WQ_MEM_RECLAIM: those bios come from swap writeout under memory
+ * pressure (reclaim flushes them), so the queue has a rescuer and never waits for
+ * a worker to be created.
+ */
+static struct workqueue_struct *rzs_io_wq;
+
+int rzs_io_wq_create(void)
+{
+	rzs_io_wq = alloc_workqueue("rzs_io", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	return rzs_io_wq ? 0 : -ENOMEM;
+}
+
+void rzs_io_wq_destroy(void)
+{
+	destroy_workqueue(rzs_io_wq);
+	rzs_io_wq = NULL;
+}
+
 struct rzs_bio_work {
 	struct work_struct work;
 	struct bio *bio;
@@ -302,7 +327,7 @@ static void rzs_bio_work_fn(struct work_struct *work)
  * Reads or writes @nr (1..BIO_MAX_VECS) whole pages at @sector of the backing
  * device and waits for the I/O. Inside a ->submit_bio (current->bio_list set) a
  * bio submitted here would only start after we return, so it is submitted from
- * a worker, as zram's read_from_bdev_sync does. May sleep.
+ * a worker of rzs_io_wq, as zram's read_from_bdev_sync does. May sleep.
  */
 int rzs_backing_rw(struct file *file, u64 sector, struct page **pages, unsigned int nr, bool write)
 {
@@ -321,7 +346,7 @@ int rzs_backing_rw(struct file *file, u64 sector, struct page **pages, unsigned 
 		struct rzs_bio_work bw = { .bio = bio };
 
 		INIT_WORK_ONSTACK(&bw.work, rzs_bio_work_fn);
-		queue_work(system_unbound_wq, &bw.work);
+		queue_work(rzs_io_wq, &bw.work);
 		flush_work(&bw.work);
 		destroy_work_on_stack(&bw.work);
 		ret = bw.ret;
@@ -330,6 +355,24 @@ int rzs_backing_rw(struct file *file, u64 sector, struct page **pages, unsigned 
 	}
 	bio_put(bio);
 	return ret;
+}
+
+/* --- a device's periodic job (src/sys/ticker.rs) */
+
+void rzs_dwork_init(struct delayed_work *dw, work_func_t fn)
+{
+	INIT_DELAYED_WORK(dw, fn);
+}
+
+/* Runs @dw in @ms milliseconds on the unbound workqueue, pending or not. */
+void rzs_dwork_mod(struct delayed_work *dw, unsigned int ms)
+{
+	mod_delayed_work(system_unbound_wq, dw, msecs_to_jiffies(ms));
+}
+
+void rzs_dwork_cancel_sync(struct delayed_work *dw)
+{
+	cancel_delayed_work_sync(dw);
 }
 
 /* --- the swap event API (scripts/patches/0001), when the kernel has it */

@@ -75,9 +75,12 @@ static SWAPOFF_NB: events::GlobalNotifier<Device> = events::GlobalNotifier::new(
 struct Rzs {
     // Drop order: swap event notifiers (unregistering waits for callbacks in
     // progress), then the control files (removing them waits for hot_add and
-    // hot_remove in progress) and the devices, then the major.
+    // hot_remove in progress) and the devices, then the major, then the queue of
+    // backing-device I/O.
     _events: Option<events::GlobalNotifiers<Device>>,
     control: Pin<KBox<Control<Registry>>>,
+    // Last: the devices, which may do backing I/O through it, go first.
+    _io: sys::backing::IoQueue,
 }
 
 /// Compresses and decompresses one page at load time, so a broken codec build fails
@@ -122,6 +125,7 @@ impl kernel::Module for Rzs {
         }
         let notify = swap::param(&SWAP_NOTIFY).resolve()?;
         codec_self_test()?;
+        let io = sys::backing::IoQueue::create()?;
         let major = Major::register(c_str!("rzs"))?;
         let fops = if notify == swap::Mode::Bdev { &FOPS_BDEV_NOTIFY } else { &FOPS };
         let control = KBox::pin_init(Control::new(Registry::new(major, fops, notify)), GFP_KERNEL)?;
@@ -135,7 +139,7 @@ impl kernel::Module for Rzs {
         };
         control.as_ref().register()?;
         pr_info!("loaded: {} device(s), major {}, swap_notify={}\n", n, control.owner().major(), notify.name());
-        Ok(Rzs { _events: events, control })
+        Ok(Rzs { _events: events, control, _io: io })
     }
 }
 

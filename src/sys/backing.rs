@@ -25,6 +25,37 @@ const SECTOR_SHIFT: u32 = 9;
 const PAGE_SHIFT: u32 = 12;
 const _: () = assert!(1 << PAGE_SHIFT == rzs_core::PAGE_SIZE);
 
+/// The module's queue for backing-device bios submitted inside a `submit_bio`
+/// (`helpers.c`: `rzs_io_wq`, with a rescuer for progress under memory pressure).
+/// Exists while the module is loaded: created first, destroyed after every device.
+///
+/// # Invariants
+///
+/// While a value exists, `rzs_io_wq` is a live workqueue; at most one value exists
+/// (only module init makes one).
+pub(crate) struct IoQueue(());
+
+impl IoQueue {
+    /// Creates the queue. Module init only. May sleep.
+    pub(crate) fn create() -> Result<Self> {
+        // SAFETY: called once, from module init, before any device exists.
+        let r = unsafe { ffi::rzs_io_wq_create() };
+        if r < 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(Self(()))
+    }
+}
+
+impl Drop for IoQueue {
+    fn drop(&mut self) {
+        // SAFETY: the queue is live (invariant); the module drops it after every
+        // device, so no backing I/O can still queue work on it (destroy_workqueue
+        // drains what is left anyway).
+        unsafe { ffi::rzs_io_wq_destroy() };
+    }
+}
+
 /// A block device opened for a device's writeback.
 ///
 /// # Invariants

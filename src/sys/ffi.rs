@@ -54,6 +54,11 @@ extern "C" {
     pub(crate) fn rzs_backing_open(path: *const c_char, holder: *mut c_void) -> *mut bindings::file;
     pub(crate) fn rzs_backing_close(file: *mut bindings::file);
     pub(crate) fn rzs_backing_bytes(file: *mut bindings::file) -> u64;
+    pub(crate) fn rzs_io_wq_create() -> c_int;
+    pub(crate) fn rzs_io_wq_destroy();
+    pub(crate) fn rzs_dwork_init(dw: *mut bindings::delayed_work, f: bindings::work_func_t);
+    pub(crate) fn rzs_dwork_mod(dw: *mut bindings::delayed_work, ms: c_uint);
+    pub(crate) fn rzs_dwork_cancel_sync(dw: *mut bindings::delayed_work);
     pub(crate) fn rzs_backing_rw(file: *mut bindings::file, sector: u64, pages: *mut *mut bindings::page, nr: c_uint, write: bool) -> c_int;
 }
 

@@ -14,6 +14,7 @@
 //! - [`swap`]: the swap event notifiers and the swap state of a block device.
 //! - [`params`], [`sysfs`]: module parameters and sysfs attributes.
 //! - [`control`]: `/sys/class/rzs-control/` (hot_add, hot_remove).
+//! - [`ticker`]: a device's periodic job on a workqueue (tiering's writeback).
 //! - [`ffi`]: the declarations of `src/helpers.c`.
 
 pub(crate) mod backing;
@@ -23,6 +24,7 @@ pub(crate) mod ffi;
 pub(crate) mod gate;
 pub(crate) mod params;
 pub(crate) mod swap;
+pub(crate) mod ticker;
 pub(crate) mod sysfs;
 pub(crate) mod workspace;
 pub(crate) mod zs;
