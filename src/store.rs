@@ -9,9 +9,13 @@
 
 #![forbid(unsafe_code)]
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
+use core::pin::Pin;
+
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 
 use rzs_core::codec::{self, Compressor, Encoded};
 use rzs_core::page::{self, Page};
@@ -20,7 +24,7 @@ use rzs_core::stats::{Hot, Local, Stats};
 use rzs_core::tier::BackRef;
 use rzs_core::PAGE_SIZE;
 
-use crate::sys::backing::{BackingDev, IoBuf, ReadBufs};
+use crate::sys::backing::{BackingDev, ReadBufs, WbState};
 use crate::sys::gate::Srcu;
 use crate::sys::workspace::Workspaces;
 use crate::sys::zs::{Backed, Held, ObjTable, View};
@@ -45,6 +49,10 @@ pub(crate) enum StoreError {
 /// Blocks one writeback batch writes at most (one bio): 128 KiB.
 const BATCH_BLOCKS: usize = 32;
 
+/// How often a write that found the pool past its limit after allocating makes
+/// room and allocates again before it fails.
+const MAX_LIMIT_RETRIES: u32 = 8;
+
 /// A device's backing device and what writeback and reads of written-back pages
 /// need (see `rzs_core::tier` for the layout).
 pub(crate) struct Backing {
@@ -56,12 +64,16 @@ pub(crate) struct Backing {
     bufs: ReadBufs,
     /// A writeback is running (one at a time per device).
     busy: AtomicBool,
+    /// Its memory, used under `busy`.
+    wb: Pin<KBox<Mutex<WbState>>>,
 }
 
 impl Backing {
     /// Wraps an opened backing device. May sleep.
     pub(crate) fn new(dev: BackingDev) -> Result<Self> {
-        Ok(Self { dev, readers: Srcu::new()?, bufs: ReadBufs::new()?, busy: AtomicBool::new(false) })
+        let per_batch = BATCH_BLOCKS * usize::from(rzs_core::tier::MAX_OBJECTS_PER_BLOCK);
+        let wb = KBox::pin_init(new_mutex!(WbState::new(BATCH_BLOCKS, per_batch)?, "rzs::Backing::wb"), GFP_KERNEL)?;
+        Ok(Self { dev, readers: Srcu::new()?, bufs: ReadBufs::new()?, busy: AtomicBool::new(false), wb })
     }
 
     /// The backing device.
@@ -116,6 +128,12 @@ pub(crate) struct Store {
     /// Pages the pool may hold (0: no limit).
     pub mem_limit_pages: AtomicU64,
     backing: Option<Backing>,
+    /// Pool pages past which a write asks for writeback (0: never).
+    wb_trigger: AtomicU64,
+    /// A write passed `wb_trigger` since the last `writeback_wanted`.
+    wb_wanted: AtomicBool,
+    /// The age the last automatic writeback chose (`make_room` takes as old).
+    cold_age: AtomicU8,
 }
 
 /// Where an I/O runs: its CPU (a hint: which workspace to take) and that CPU's
@@ -191,7 +209,50 @@ impl Store {
             0 => codec::RAW_THRESHOLD,
             huge => huge - 1,
         };
-        Ok(Self { table, max_compressed, ws: Workspaces::new()?, mem_limit_pages: AtomicU64::new(0), backing })
+        Ok(Self {
+            table,
+            max_compressed,
+            ws: Workspaces::new()?,
+            mem_limit_pages: AtomicU64::new(0),
+            backing,
+            wb_trigger: AtomicU64::new(0),
+            wb_wanted: AtomicBool::new(false),
+            cold_age: AtomicU8::new(0),
+        })
+    }
+
+    /// Sets the pool size past which writes ask for writeback (0: never).
+    pub(crate) fn set_writeback_trigger(&self, pages: u64) {
+        self.wb_trigger.store(pages, Ordering::Relaxed);
+    }
+
+    /// Whether a write passed the writeback trigger since the last call.
+    pub(crate) fn writeback_wanted(&self) -> bool {
+        self.wb_wanted.load(Ordering::Relaxed) && self.wb_wanted.swap(false, Ordering::Relaxed)
+    }
+
+    /// The youngest age such that writing back every page at least that old frees
+    /// about `pages` pages of pool memory (by compressed size), for writing back
+    /// the coldest first; `None` if all of them would not. Scans the table.
+    pub(crate) fn cold_threshold(&self, pages: u64) -> Option<u8> {
+        let mut weight: KVec<u64> = KVec::from_elem(0u64, rzs_core::tier::AGES, GFP_KERNEL).ok()?;
+        for i in 0..self.pages() {
+            let age = self.table.age(i);
+            let size = match self.table.lock(i).map(|s| s.view()) {
+                Some(View::Object(size)) => size as u64,
+                _ => continue,
+            };
+            if let Some(w) = weight.get_mut(usize::from(age)) {
+                *w = w.saturating_add(size);
+            }
+            if i % 4096 == 0 {
+                crate::sys::cond_resched();
+            }
+        }
+        let w: &[u64; rzs_core::tier::AGES] = weight.as_slice().try_into().ok()?;
+        let t = rzs_core::tier::cold_threshold(w, pages.saturating_mul(PAGE_SIZE as u64), 0);
+        self.cold_age.store(t.unwrap_or(0), Ordering::Relaxed);
+        t
     }
 
     /// The backing device, if the store tiers to one.
@@ -294,7 +355,7 @@ impl Store {
     /// or raw, allocated here against the memory limit.
     fn encode_object(&self, src: &Page, comp: &mut Compressor, ctx: Ctx<'_>) -> core::result::Result<Held<'_>, StoreError> {
         let limit = self.mem_limit_pages.load(Ordering::Relaxed);
-        if limit != 0 && self.table.total_pages() >= limit {
+        if limit != 0 && self.table.total_pages() >= limit && !self.make_room(ctx) {
             return Err(StoreError::Limit);
         }
         let data: &[u8] = match comp.compress_max(src, self.max_compressed) {
@@ -302,10 +363,28 @@ impl Store {
             Encoded::Incompressible => &src[..],
         };
         let mut obj = self.table.alloc(data.len()).map_err(|_| StoreError::NoMem)?;
+        let mut total = self.table.total_pages();
+        // Past the limit after all (other writers got there first), as zram checks:
+        // give the object back, make room if we can, and try again. `make_room`
+        // leaves headroom, so concurrent writers rarely need more than one retry.
+        let mut tries = 0u32;
+        while limit != 0 && total > limit {
+            drop(obj);
+            tries += 1;
+            if tries > MAX_LIMIT_RETRIES || !self.make_room(ctx) {
+                return Err(StoreError::Limit);
+            }
+            obj = self.table.alloc(data.len()).map_err(|_| StoreError::NoMem)?;
+            total = self.table.total_pages();
+        }
         obj.write(data).map_err(|_| StoreError::NoMem)?;
         // A relaxed load, and a write only at a new peak: no shared line is dirtied
         // per write (`Stats::update_max`).
-        ctx.all.update_max(self.table.total_pages());
+        ctx.all.update_max(total);
+        let trigger = self.wb_trigger.load(Ordering::Relaxed);
+        if trigger != 0 && total > trigger && !self.wb_wanted.load(Ordering::Relaxed) {
+            self.wb_wanted.store(true, Ordering::Relaxed);
+        }
         Ok(Held::Object(obj))
     }
 
@@ -373,11 +452,12 @@ impl Store {
     }
 
     /// Writes back to the backing device up to `max_pages` of the pages `sel`
-    /// picks, in batches packed back to back into free blocks. Process context
-    /// only (sleeps). `ENODEV` without a backing device, `EBUSY` while another
-    /// writeback runs, `ENOSPC` if the backing device is full before anything was
-    /// written, the device's error if a write fails (the batch's pages stay in
-    /// RAM, nothing is lost).
+    /// picks, in batches packed back to back into free blocks. Sleeps, and never
+    /// allocates (its memory comes with the backing device): callable from the
+    /// write path under memory pressure. `ENODEV` without a backing device,
+    /// `EBUSY` while another writeback runs, `ENOSPC` if the backing device is full
+    /// before anything was written, the device's error if a write fails (the
+    /// batch's pages stay in RAM, nothing is lost).
     pub(crate) fn writeback(&self, sel: Select, max_pages: u64, ctx: Ctx<'_>) -> Result<WbReport> {
         let b = self.backing.as_ref().ok_or(ENODEV)?;
         let tier = self.table.tier().ok_or(ENODEV)?;
@@ -385,12 +465,11 @@ impl Store {
             return Err(EBUSY);
         }
         let _busy = Busy(&b.busy);
-        let mut buf = IoBuf::new(BATCH_BLOCKS)?;
+        // Uncontended: `busy` lets one writeback at a time this far.
+        let mut st = b.wb.lock();
         let mut report = WbReport::default();
         let mut next = 0usize;
         let pages = self.pages();
-        // Most objects one batch can take: 255 per block (`Run::place`).
-        let per_batch = BATCH_BLOCKS * usize::from(rzs_core::tier::MAX_OBJECTS_PER_BLOCK);
         while next < pages && report.pages < max_pages {
             let Some(mut run) = tier.find_free_run(BATCH_BLOCKS as u64) else {
                 if report.pages == 0 {
@@ -399,10 +478,9 @@ impl Store {
                 break;
             };
             let base = run.first().saturating_mul(PAGE_SIZE as u64);
-            let mut idx: KVec<usize> = KVec::with_capacity(64, GFP_KERNEL)?;
-            let mut locs: KVec<BackRef> = KVec::with_capacity(64, GFP_KERNEL)?;
+            st.clear();
             // Copy objects into the buffer, marking their slots.
-            while next < pages && report.pages.saturating_add(idx.len() as u64) < max_pages && idx.len() < per_batch {
+            while next < pages && report.pages.saturating_add(st.len() as u64) < max_pages {
                 let i = next;
                 let age = self.table.age(i);
                 if i % 4096 == 0 {
@@ -422,27 +500,28 @@ impl Store {
                     break;
                 };
                 let at = usize::try_from(r.addr().saturating_sub(base)).map_err(|_| EINVAL)?;
-                if s.read(|bytes| buf.put(at, bytes)) == Some(Ok(())) {
+                if s.read(|bytes| st.buf.put(at, bytes)) == Some(Ok(())) {
+                    if !st.push(i, r) {
+                        // The batch is full by count (never before the run is).
+                        break;
+                    }
                     s.mark();
-                    drop(s);
-                    idx.push(i, GFP_KERNEL)?;
-                    locs.push(r, GFP_KERNEL)?;
                 }
+                drop(s);
                 next += 1;
             }
-            if idx.is_empty() {
+            if st.len() == 0 {
                 continue;
             }
-            let mut backed: KVec<Backed<'_>> = KVec::with_capacity(locs.len(), GFP_KERNEL)?;
-            self.table.claim(&run, &locs, &mut backed)?;
+            let mut claimed = self.table.claim(&run, st.locations())?;
             // Readers that found any of these blocks before it was freed finish
             // reading before it is rewritten.
             b.readers.synchronize();
             let blocks = run.used_blocks();
             let n = usize::try_from(blocks).map_err(|_| EINVAL)?;
-            if let Err(e) = b.dev.write(run.first(), &buf, n) {
+            if let Err(e) = b.dev.write(run.first(), &st.buf, n) {
                 rzs_core::stats::inc(&ctx.all.bd_failed);
-                // `backed` drops: the blocks are free again; the pages stay in RAM.
+                // `claimed` drops: the blocks are free again; the pages stay in RAM.
                 return if report.pages == 0 { Err(e) } else { Ok(report) };
             }
             rzs_core::stats::add(&ctx.all.bd_blocks_written, blocks);
@@ -452,8 +531,8 @@ impl Store {
                 crate::sys::msleep(delay);
             }
             // Install each location where the slot still holds what was copied.
-            for (k, bk) in backed.into_iter().enumerate() {
-                let Some(&i) = idx.get(k) else { break };
+            for &i in st.indices() {
+                let Some(bk) = claimed.next() else { break };
                 let Some(mut s) = self.table.lock(i) else { continue };
                 if !s.is_marked() {
                     // Rewritten or freed meanwhile: `bk` drops, its blocks free.
@@ -474,6 +553,49 @@ impl Store {
             }
         }
         Ok(report)
+    }
+
+    /// At the memory limit with a backing device: write back a batch of the
+    /// coldest pages (as old as the last automatic writeback took), or wait a
+    /// little for a writeback already running. Whether there is room now.
+    fn make_room(&self, ctx: Ctx<'_>) -> bool {
+        if self.backing.is_none() {
+            return false;
+        }
+        let limit = self.mem_limit_pages.load(Ordering::Relaxed);
+        // Room for the writers on other CPUs too: below the limit by 1/32 of it, up
+        // to a writeback batch.
+        let target = limit.saturating_sub((limit / 32).min(BATCH_BLOCKS as u64));
+        let sel = Select { min_age: self.cold_age.load(Ordering::Relaxed), huge: false, incompressible: false };
+        // Up to about 2 s waiting for a writeback already running (the automatic
+        // one scans the whole table: seconds on a large device).
+        for _ in 0..1000 {
+            if limit == 0 || self.table.total_pages() < target.max(1) {
+                return true;
+            }
+            match self.writeback(sel, BATCH_BLOCKS as u64 * 4, ctx) {
+                Ok(r) if r.pages > 0 => {
+                    // Freed objects leave zspages partly used: the pool shrinks only
+                    // once they are compacted.
+                    if self.table.total_pages() >= target {
+                        self.table.compact();
+                    }
+                    continue;
+                }
+                // Nothing that old is left: take any page.
+                Ok(_) if sel.min_age > 0 => {
+                    let any = Select { min_age: 0, ..sel };
+                    if !matches!(self.writeback(any, BATCH_BLOCKS as u64 * 4, ctx), Ok(r) if r.pages > 0) {
+                        return false;
+                    }
+                }
+                Ok(_) => return false,
+                // Another writeback (the automatic one) is making room.
+                Err(e) if e == EBUSY => crate::sys::msleep(2),
+                Err(_) => return false,
+            }
+        }
+        limit == 0 || self.table.total_pages() < limit
     }
 
     /// Reads page `index` and hands it to `out` (which copies it to the bio). May
@@ -538,3 +660,4 @@ impl Store {
         self.max_compressed
     }
 }
+

@@ -258,3 +258,58 @@ impl ReadBufs {
         Some(self.all.get(cpu.checked_rem(n)?)?.lock())
     }
 }
+
+/// Writeback's working memory, allocated once with the backing device: a batch's
+/// buffer and which slots and locations it holds. Nothing is allocated while
+/// writing back, which may run under memory pressure inside a write.
+pub(crate) struct WbState {
+    pub(crate) buf: IoBuf,
+    idx: KVec<usize>,
+    locs: KVec<rzs_core::tier::BackRef>,
+}
+
+impl WbState {
+    /// Room for batches of `blocks` blocks holding up to `objects` objects. May
+    /// sleep.
+    pub(crate) fn new(blocks: usize, objects: usize) -> Result<Self> {
+        Ok(Self {
+            buf: IoBuf::new(blocks)?,
+            idx: KVec::with_capacity(objects, GFP_KERNEL)?,
+            locs: KVec::with_capacity(objects, GFP_KERNEL)?,
+        })
+    }
+
+    /// Empties the lists for the next batch.
+    pub(crate) fn clear(&mut self) {
+        // SAFETY: both hold `Copy` values (nothing to drop), and 0 is within capacity.
+        unsafe {
+            self.idx.set_len(0);
+            self.locs.set_len(0);
+        }
+    }
+
+    /// Records that slot `index`'s object is at `r`. `false` (nothing recorded) if
+    /// the batch is full: this never allocates.
+    pub(crate) fn push(&mut self, index: usize, r: rzs_core::tier::BackRef) -> bool {
+        if self.idx.len() >= self.idx.capacity() || self.locs.len() >= self.locs.capacity() {
+            return false;
+        }
+        // Within capacity (checked): `push` does not allocate.
+        self.idx.push(index, GFP_KERNEL).is_ok() && self.locs.push(r, GFP_KERNEL).is_ok()
+    }
+
+    /// The objects recorded.
+    pub(crate) fn len(&self) -> usize {
+        self.locs.len()
+    }
+
+    /// The slots recorded, in order.
+    pub(crate) fn indices(&self) -> &[usize] {
+        &self.idx
+    }
+
+    /// Their locations, in the same order.
+    pub(crate) fn locations(&self) -> &[rzs_core::tier::BackRef] {
+        &self.locs
+    }
+}

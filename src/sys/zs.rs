@@ -155,6 +155,38 @@ impl Drop for Backed<'_> {
     }
 }
 
+/// Backing locations whose blocks were claimed, handed out one by one.
+///
+/// # Invariants
+///
+/// Every location of `locs[next..]` holds one count on each block it touches,
+/// owned by this value (those before `next` were handed out as [`Backed`]).
+pub(crate) struct Claimed<'a, 'l> {
+    table: &'a ObjTable,
+    locs: &'l [BackRef],
+    next: usize,
+}
+
+impl<'a> Iterator for Claimed<'a, '_> {
+    type Item = Backed<'a>;
+
+    fn next(&mut self) -> Option<Backed<'a>> {
+        let r = *self.locs.get(self.next)?;
+        self.next += 1;
+        // INVARIANT: `r`'s counts pass from the claim to the `Backed`.
+        Some(Backed { table: self.table, r })
+    }
+}
+
+impl Drop for Claimed<'_, '_> {
+    fn drop(&mut self) {
+        // Release what was not handed out (a failed write, or an early return).
+        for b in self.by_ref() {
+            drop(b);
+        }
+    }
+}
+
 /// What a slot holds, owned: taking an `Object` out of the table gives it back.
 pub(crate) enum Held<'a> {
     Empty,
@@ -270,10 +302,11 @@ impl ObjTable {
     }
 
     /// Claims the backing blocks of `run` for the objects at `locs` (placed in it
-    /// by `Run::place`), and returns one owned [`Backed`] per object, in order.
-    /// `EINVAL` without tiering or for counts out of range; `EBUSY` if a block is
-    /// not free (nothing stays claimed then).
-    pub(crate) fn claim<'a>(&'a self, run: &Run, locs: &[BackRef], out: &mut KVec<Backed<'a>>) -> Result {
+    /// by `Run::place`). The [`Claimed`] hands out one owned [`Backed`] per object,
+    /// in order, and releases those it did not hand out when dropped. `EINVAL`
+    /// without tiering or for counts out of range; `EBUSY` if a block is not free
+    /// (nothing stays claimed then). Never allocates.
+    pub(crate) fn claim<'a, 'l>(&'a self, run: &Run, locs: &'l [BackRef]) -> Result<Claimed<'a, 'l>> {
         let t = self.tier.as_ref().ok_or(EINVAL)?;
         let mut claimed: u64 = 0;
         let mut failed = false;
@@ -300,11 +333,8 @@ impl ObjTable {
             });
             return Err(EBUSY);
         }
-        for r in locs {
-            // INVARIANT: each object's blocks carry its count from the claim above.
-            out.push(Backed { table: self, r: *r }, GFP_KERNEL)?;
-        }
-        Ok(())
+        // INVARIANT: every object of `locs` holds a count on each of its blocks.
+        Ok(Claimed { table: self, locs, next: 0 })
     }
 
     /// Number of slots.
