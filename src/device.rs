@@ -4,7 +4,7 @@
 
 #![forbid(unsafe_code)]
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use kernel::prelude::*;
 use kernel::str::{CStr, CString};
@@ -21,6 +21,7 @@ use crate::store::{Backing, Ctx, Select, Store, StoreError, WbReport};
 use crate::sys::backing::BackingDev;
 use crate::sys::blk::{self, Bdev, BdevCell, Bio, BioData, DiskRef, Op, Status};
 use crate::sys::gate::Gate;
+use crate::sys::ticker::{Tick, Ticker};
 use crate::sys::swap::{events, Mode};
 
 /// Largest disksize accepted: 1 TiB (its slot table alone takes 2.5 GiB).
@@ -34,8 +35,51 @@ struct Ctl {
     backing: Option<BackingDev>,
 }
 
+/// Tiering's automatic writeback, configurable at any time (sysfs).
+pub(crate) struct TierCfg {
+    /// Write back on its own when the pool passes the high watermark.
+    pub auto: AtomicBool,
+    /// Watermarks, in percent of `mem_limit` (of RAM without a limit).
+    pub high_pct: AtomicU32,
+    pub low_pct: AtomicU32,
+    /// Length of an access epoch (the unit of page age), in seconds.
+    pub epoch_secs: AtomicU32,
+    /// zram's `writeback_limit_enable` and `writeback_limit` (pages left).
+    pub limit_enable: AtomicBool,
+    pub limit: AtomicU64,
+    /// When the access clock next advances (ms of `ktime_get`).
+    next_epoch_ms: AtomicU64,
+    /// A writeback was asked for and not yet run (the write path's kick).
+    kicked: AtomicBool,
+    /// Automatic writeback failed and said so; quiet until it succeeds again.
+    wb_failing: AtomicBool,
+}
+
+impl TierCfg {
+    /// The defaults: automatic, watermarks 90% and 75%, one-minute epochs, no
+    /// writeback limit.
+    const fn new() -> Self {
+        Self {
+            auto: AtomicBool::new(true),
+            high_pct: AtomicU32::new(90),
+            low_pct: AtomicU32::new(75),
+            epoch_secs: AtomicU32::new(60),
+            limit_enable: AtomicBool::new(false),
+            limit: AtomicU64::new(0),
+            next_epoch_ms: AtomicU64::new(0),
+            kicked: AtomicBool::new(false),
+            wb_failing: AtomicBool::new(false),
+        }
+    }
+}
+
 #[pin_data]
 pub(crate) struct Device {
+    /// Tiering's periodic job. First: it is dropped (cancelled) before anything
+    /// it uses.
+    #[pin]
+    ticker: Ticker<Device>,
+    pub tier: TierCfg,
     pub index: u32,
     pub stats: Stats,
     store: Gate<Store>,
@@ -66,6 +110,8 @@ pub(crate) fn check_disksize(bytes: u64) -> Result<u64> {
 impl Device {
     pub(crate) fn new(index: u32, notify: Mode) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            ticker <- Ticker::new(),
+            tier: TierCfg::new(),
             index,
             stats: Stats::new(),
             store: Gate::new()?,
@@ -101,9 +147,16 @@ impl Device {
         };
         let store = Store::new(pages, &name, backing)?;
         store.mem_limit_pages.store(ctl.mem_limit.div_ceil(PAGE_SIZE as u64), Relaxed);
+        let tiered = store.backing().is_some();
         drop(self.store.replace(Some(KBox::new(store, GFP_KERNEL)?)));
         ctl.disksize = size;
+        self.update_watermark(ctl.mem_limit);
         publish(size >> blk::SECTOR_SHIFT);
+        if tiered {
+            // The first epoch starts now; the ticker runs at each epoch's end.
+            self.tier.next_epoch_ms.store(now_ms().saturating_add(self.epoch_ms()), Relaxed);
+            self.ticker.schedule(self, self.epoch_ms() as u32);
+        }
         Ok(())
     }
 
@@ -120,7 +173,121 @@ impl Device {
         if let Some(s) = self.store.enter() {
             s.mem_limit_pages.store(bytes.div_ceil(PAGE_SIZE as u64), Relaxed);
         }
+        self.update_watermark(bytes);
         Ok(())
+    }
+
+    /// The pool size the watermarks are percentages of: `mem_limit`, else RAM.
+    fn watermark_base(mem_limit: u64) -> u64 {
+        match mem_limit.div_ceil(PAGE_SIZE as u64) {
+            0 => crate::sys::totalram_pages(),
+            p => p,
+        }
+    }
+
+    /// Tells the store where the write path should ask for writeback (the high
+    /// watermark; never with automatic writeback off).
+    pub(crate) fn update_watermark(&self, mem_limit: u64) {
+        if let Some(s) = self.store.enter() {
+            let high = if self.tier.auto.load(Relaxed) && s.backing().is_some() {
+                Self::watermark_base(mem_limit).saturating_mul(u64::from(self.tier.high_pct.load(Relaxed))) / 100
+            } else {
+                0
+            };
+            s.set_writeback_trigger(high);
+        }
+    }
+
+    /// Sets the watermarks (percent). `EINVAL` unless `0 < low < high <= 100`.
+    pub(crate) fn set_watermarks(&self, high: u32, low: u32) -> Result {
+        if low == 0 || low >= high || high > 100 {
+            return Err(EINVAL);
+        }
+        let ctl = self.ctl.lock();
+        self.tier.high_pct.store(high, Relaxed);
+        self.tier.low_pct.store(low, Relaxed);
+        self.update_watermark(ctl.mem_limit);
+        Ok(())
+    }
+
+    /// Turns automatic writeback on or off.
+    pub(crate) fn set_auto_writeback(&self, on: bool) {
+        let ctl = self.ctl.lock();
+        self.tier.auto.store(on, Relaxed);
+        self.update_watermark(ctl.mem_limit);
+    }
+
+    /// Sets the epoch length (1..=86400 s), from the next epoch on.
+    pub(crate) fn set_epoch_secs(&self, secs: u32) -> Result {
+        if secs == 0 || secs > 86400 {
+            return Err(EINVAL);
+        }
+        self.tier.epoch_secs.store(secs, Relaxed);
+        Ok(())
+    }
+
+    fn epoch_ms(&self) -> u64 {
+        u64::from(self.tier.epoch_secs.load(Relaxed)).saturating_mul(1000)
+    }
+
+    /// Asks for a writeback run now (the write path, over the high watermark).
+    fn kick(&self) {
+        if !self.tier.kicked.swap(true, Relaxed) {
+            self.ticker.schedule(self, 0);
+        }
+    }
+
+    /// The pages writeback may still write: `writeback_limit` when enabled.
+    fn wb_budget(&self) -> u64 {
+        if self.tier.limit_enable.load(Relaxed) {
+            self.tier.limit.load(Relaxed)
+        } else {
+            u64::MAX
+        }
+    }
+
+    /// Charges `pages` written to the `writeback_limit` budget.
+    fn wb_charge(&self, pages: u64) {
+        if self.tier.limit_enable.load(Relaxed) {
+            let _ = self.tier.limit.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(pages)));
+        }
+    }
+
+    /// Automatic writeback: while the pool is above the high watermark, write back
+    /// the coldest pages until it is at the low one.
+    fn auto_writeback(&self, store: &Store) {
+        let mem_limit = self.ctl.lock().mem_limit;
+        let base = Self::watermark_base(mem_limit);
+        let high = base.saturating_mul(u64::from(self.tier.high_pct.load(Relaxed))) / 100;
+        let low = base.saturating_mul(u64::from(self.tier.low_pct.load(Relaxed))) / 100;
+        let used = store.mem_used_pages();
+        if !self.tier.auto.load(Relaxed) || used <= high {
+            return;
+        }
+        let budget = self.wb_budget();
+        if budget == 0 {
+            return;
+        }
+        let ctx = Ctx::new(&self.stats, crate::sys::cpu_hint());
+        let want = used.saturating_sub(low);
+        let min_age = store.cold_threshold(want).unwrap_or(0);
+        let sel = Select { min_age, huge: false, incompressible: false };
+        match store.writeback(sel, budget, ctx) {
+            Ok(r) => {
+                self.wb_charge(r.pages);
+                self.tier.wb_failing.store(false, Relaxed);
+                // Give back the zspages the freed objects left sparse.
+                self.compact();
+            }
+            Err(e) if e == EBUSY => {}
+            // Said once until a run succeeds again (the failures are counted).
+            Err(e) if !self.tier.wb_failing.swap(true, Relaxed) => pr_warn!(
+                "rzs{}: automatic writeback failed (error {}); the pool is over its high watermark\n",
+                self.index,
+                e.to_errno()
+            ),
+            Err(_) => {}
+        }
     }
 
     /// Sets the backing device pages are written back to (tiering): the block
@@ -160,7 +327,14 @@ impl Device {
     pub(crate) fn writeback(&self, sel: Select, max_pages: u64) -> Result<WbReport> {
         let store = self.store.enter().ok_or(ENODEV)?;
         let ctx = Ctx::new(&self.stats, crate::sys::cpu_hint());
-        store.writeback(sel, max_pages, ctx)
+        let budget = self.wb_budget();
+        if budget == 0 {
+            // As zram: the writeback_limit budget is spent.
+            return Err(EIO);
+        }
+        let r = store.writeback(sel, max_pages.min(budget), ctx)?;
+        self.wb_charge(r.pages);
+        Ok(r)
     }
 
     /// Starts a new access epoch (`Store::mark_idle`).
@@ -446,6 +620,33 @@ impl Device {
     }
 }
 
+/// Milliseconds of the monotonic clock.
+fn now_ms() -> u64 {
+    u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0)
+}
+
+impl Tick for Device {
+    /// Tiering's periodic job: at each epoch's end the access clock advances; over
+    /// the high watermark, the coldest pages are written back. Re-arms itself while
+    /// the device has a size and a backing device.
+    fn tick(&self) {
+        self.tier.kicked.store(false, Relaxed);
+        let Some(store) = self.store.enter() else { return };
+        if store.backing().is_none() {
+            return;
+        }
+        let now = now_ms();
+        let next = self.tier.next_epoch_ms.load(Relaxed);
+        if now >= next {
+            let _ = store.mark_idle();
+            self.tier.next_epoch_ms.store(now.saturating_add(self.epoch_ms()), Relaxed);
+        }
+        self.auto_writeback(&store);
+        let wait = self.tier.next_epoch_ms.load(Relaxed).saturating_sub(now_ms()).clamp(1, u64::from(u32::MAX));
+        self.ticker.schedule(self, wait as u32);
+    }
+}
+
 impl events::Handler for Device {
     /// SWAPON of this device (events mode): attach, i.e. ask for SLOT_FREE events.
     fn swap_on(&self, bdev: Bdev, pages: u64) {
@@ -555,7 +756,11 @@ impl blk::Operations for Device {
             }
             Op::Write => {
                 ctx.stats.inc(Hot::NumWrites);
-                self.do_rw(&store, &bio, true, ctx).inspect_err(|_| ctx.stats.inc(Hot::FailedWrites))
+                let r = self.do_rw(&store, &bio, true, ctx).inspect_err(|_| ctx.stats.inc(Hot::FailedWrites));
+                if store.writeback_wanted() {
+                    self.kick();
+                }
+                r
             }
             Op::Discard => self.do_discard(&store, &bio, false, ctx),
             Op::WriteZeroes => self.do_discard(&store, &bio, true, ctx),

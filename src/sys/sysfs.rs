@@ -18,7 +18,11 @@
 //! - tiering, as zram's: `backing_dev` (rw: a block device path, or `none`; only
 //!   before `disksize`), `writeback` (wo: `idle`, `huge`, `huge_idle`,
 //!   `incompressible`), `idle` (wo: `all` marks every page idle), `bd_stat`
-//!   (bd_count bd_reads bd_writes, in pages);
+//!   (bd_count bd_reads bd_writes, in pages), `writeback_limit_enable` and
+//!   `writeback_limit` (rw: a budget of pages for flash wear);
+//! - rzs's automatic tiering: `writeback_auto` (rw 0/1, default 1),
+//!   `writeback_watermarks` (rw `HIGH LOW`, percent of `mem_limit` or of RAM,
+//!   default `90 75`), `idle_epoch_secs` (rw, default 60: the unit of page age);
 //! - `debug_corrupt` (write-only, test only): writing a page index corrupts that
 //!   page's compressed object, when the module was loaded with `debug_corrupt=Y`
 //!   (otherwise `-EPERM`), so tests can prove a corrupt page reads as `-EIO`.
@@ -27,6 +31,7 @@
 //! is `RZS_IOC_GET_STATS` (what `rzsctl` reads).
 
 use core::fmt::Write;
+use core::sync::atomic::Ordering::Relaxed;
 
 use kernel::bindings;
 use kernel::error::{code, Result};
@@ -239,12 +244,72 @@ ro!(BD_STAT, c"bd_stat", |d, w| {
     let s = d.stats();
     let _ = writeln!(w, "{:>8} {:>8} {:>8}", s.bd_count, s.bd_reads, s.bd_writes);
 });
+rw!(
+    WB_LIMIT_ENABLE,
+    c"writeback_limit_enable",
+    |d, w| {
+        let _ = writeln!(w, "{}", u8::from(d.tier.limit_enable.load(Relaxed)));
+    },
+    |d, _disk, input| {
+        let on = parse_bool(input)?;
+        d.tier.limit_enable.store(on, Relaxed);
+        Ok(())
+    }
+);
+rw!(
+    WB_LIMIT,
+    c"writeback_limit",
+    |d, w| {
+        let _ = writeln!(w, "{}", d.tier.limit.load(Relaxed));
+    },
+    |d, _disk, input| {
+        d.tier.limit.store(parse_u64(trim(input)).ok_or(code::EINVAL)?, Relaxed);
+        Ok(())
+    }
+);
+rw!(
+    WB_AUTO,
+    c"writeback_auto",
+    |d, w| {
+        let _ = writeln!(w, "{}", u8::from(d.tier.auto.load(Relaxed)));
+    },
+    |d, _disk, input| {
+        d.set_auto_writeback(parse_bool(input)?);
+        Ok(())
+    }
+);
+rw!(
+    WB_WATERMARKS,
+    c"writeback_watermarks",
+    |d, w| {
+        let _ = writeln!(w, "{} {}", d.tier.high_pct.load(Relaxed), d.tier.low_pct.load(Relaxed));
+    },
+    |d, _disk, input| {
+        let text = core::str::from_utf8(trim(input)).map_err(|_| code::EINVAL)?;
+        let mut it = text.split_whitespace().map(|v| v.parse::<u32>());
+        match (it.next(), it.next(), it.next()) {
+            (Some(Ok(high)), Some(Ok(low)), None) => d.set_watermarks(high, low),
+            _ => Err(code::EINVAL),
+        }
+    }
+);
+rw!(
+    IDLE_EPOCH_SECS,
+    c"idle_epoch_secs",
+    |d, w| {
+        let _ = writeln!(w, "{}", d.tier.epoch_secs.load(Relaxed));
+    },
+    |d, _disk, input| {
+        let secs = parse_u64(trim(input)).and_then(|v| u32::try_from(v).ok()).ok_or(code::EINVAL)?;
+        d.set_epoch_secs(secs)
+    }
+);
 wo!(DEBUG_CORRUPT, c"debug_corrupt", |d, _disk, input| {
     d.debug_corrupt(parse_u64(input).ok_or(code::EINVAL)?)?;
     Ok(())
 });
 
-const N_ATTRS: usize = 16;
+const N_ATTRS: usize = 21;
 static ATTRS: Table<bindings::attribute, { N_ATTRS + 1 }> = Table([
     &MM_STAT.0.attr,
     &IO_STAT.0.attr,
@@ -262,6 +327,11 @@ static ATTRS: Table<bindings::attribute, { N_ATTRS + 1 }> = Table([
     &WRITEBACK.0.attr,
     &IDLE.0.attr,
     &BD_STAT.0.attr,
+    &WB_LIMIT_ENABLE.0.attr,
+    &WB_LIMIT.0.attr,
+    &WB_AUTO.0.attr,
+    &WB_WATERMARKS.0.attr,
+    &IDLE_EPOCH_SECS.0.attr,
     core::ptr::null(),
 ]);
 
@@ -354,6 +424,15 @@ unsafe fn store(
 }
 
 /// Parses a decimal number written to a sysfs file (one trailing newline allowed).
+/// `0` or `1` (zram's booleans).
+fn parse_bool(bytes: &[u8]) -> Result<bool> {
+    match trim(bytes) {
+        b"0" => Ok(false),
+        b"1" => Ok(true),
+        _ => Err(code::EINVAL),
+    }
+}
+
 /// `bytes` without one trailing newline (what `echo` adds).
 fn trim(bytes: &[u8]) -> &[u8] {
     bytes.strip_suffix(b"\n").unwrap_or(bytes)

@@ -5,8 +5,10 @@
 # of written-back pages return the right data; idle marking (only pages not touched
 # since the mark go), --huge; overwrite, discard and reset free backing blocks; a
 # backing device failing I/O (dm-error under a dm-linear) gives an error, counted,
-# and loses nothing held in RAM.
-# cost: 30 s (under TCG, std kernel: how make test deals suites out to its guests)
+# and loses nothing held in RAM. Automatic tiering under swap: the pool stays under
+# mem_limit, every page verifies, no write fails; coldest first; writeback_limit;
+# the backing_dev module parameter.
+# cost: 70 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
 T=$(mktemp -d)
@@ -43,11 +45,11 @@ with open(out, "wb") as f:
 EOF
 gen() { python3 $T/gen.py "$@"; }
 
-plan 49
+plan 65
 ok "insmod (one device, unsized)" load_rzs
-truncate -s 64M $T/back.img
+truncate -s 128M $T/back.img
 LOOP=$(losetup -f --show $T/back.img)
-check "[ -b \"$LOOP\" ]" "a loop device over a 64 MiB file on tmpfs ($LOOP)"
+check "[ -b \"$LOOP\" ]" "a loop device over a 128 MiB file on tmpfs ($LOOP)"
 
 fails "a regular file is refused as backing device (not a block device)" "$rzsctl" /dev/rzs0 --backing-dev $T/back.img
 fails "a missing path is refused" "$rzsctl" /dev/rzs0 --backing-dev /dev/nonexistent
@@ -132,6 +134,50 @@ for r in 1 2 3 4; do
 	cmp -s $T/g $T/back || bad=$((bad + 1))
 done
 is "4 rounds of rewrites inside writeback's window: every page holds its last write ($(cat $T/wb.out))" "$bad" 0
+
+# Automatic tiering under swap: 160 MiB swapped out of a 64 MiB cgroup into a pool
+# limited to 12 MiB (memtest's pages compress to about 2.2 KiB: about 88 MiB to hold,
+# so the 128 MiB backing device has room). The pool must stay under its limit, every page must verify, and
+# the cold pages must have gone to the backing device without anyone asking.
+memtest=$RZS_ROOT/target/release/rzs-memtest
+"$rzsctl" /dev/rzs0 --reset && unload_rzs
+ok "insmod; backing device; size 192M; mem_limit 12M" \
+	bash -c ". $RZS_ROOT/tests/lib/rzs.sh && load_rzs && $rzsctl /dev/rzs0 --backing-dev $LOOP --size 192M --mem-limit 12M"
+is "automatic writeback on by default, watermarks 90 75" "$(cat $S/writeback_auto) $(cat $S/writeback_watermarks)" "1 90 75"
+fails "watermarks 50 60 (low above high): EINVAL" bash -c "echo 50 60 >$S/writeback_watermarks"
+ok "idle_epoch_secs 2 (the unit of page age)" bash -c "echo 2 >$S/idle_epoch_secs"
+mkswap /dev/rzs0 >/dev/null && swapon /dev/rzs0
+ok "160 MiB verified in a 64 MiB cgroup, pool limited to 12 MiB" run_limited 64 "$memtest" --size 160 --passes 2 --order both --seed 5
+memcg_cleanup
+swapoff /dev/rzs0
+# Every allocation that leaves the pool past its limit is given back before the peak
+# is recorded, so the peak itself may not pass the limit.
+check "[ \$(stat mem_used_max) -le \$((12 << 20)) ]" "the pool stayed under its limit (peak $(stat mem_used_max) bytes, limit $((12 << 20)))"
+check "[ \$(stat bd_writes) -gt 0 ] && [ \$(stat bd_reads) -gt 0 ]" "written back and read back without being asked (bd_writes $(stat bd_writes), bd_reads $(stat bd_reads), blocks $(stat bd_blocks_written))"
+is "no write failed" "$(stat failed_writes)" 0
+check "[ \$(stat bd_count) -le 1 ] && [ \$(stat bd_blocks_used) -le 1 ]" "after swapoff at most the swap header is left on the backing device ($(stat bd_count bd_blocks_used | xargs))"
+
+# Coldest first: pages written, aged two epochs, then half of them read again; a
+# writeback that needs to free half of the pool takes the unread half.
+"$rzsctl" /dev/rzs0 --reset
+ok "backing device; size 32M; no automatic writeback" \
+	bash -c "$rzsctl /dev/rzs0 --backing-dev $LOOP --size 32M && echo 0 >$S/writeback_auto"
+gen $T/data 0 2048 4
+dd if=$T/data of=/dev/rzs0 bs=1M oflag=direct status=none
+"$rzsctl" idle /dev/rzs0 && "$rzsctl" idle /dev/rzs0
+dd if=/dev/rzs0 of=/dev/null bs=1M skip=4 count=4 iflag=direct status=none
+is "writeback --min-age 2 takes exactly the 1024 pages not read since" "$(wb --min-age 2 | cut -d' ' -f1)" 1024
+dd if=/dev/rzs0 of=$T/back bs=1M count=8 iflag=direct status=none
+is "the recently read half was still in RAM (no backing reads for it), all intact" \
+	"$(cmp $T/data $T/back && echo same) $(($(stat bd_reads)))" "same 1024"
+
+# writeback_limit (zram's budget for flash wear): spent by writeback, reported.
+echo 1 >$S/writeback_limit_enable && echo 100 >$S/writeback_limit
+is "writeback_limit 100: a writeback of everything writes 100 pages" "$(wb | cut -d' ' -f1)" 100
+is "the budget is spent: writeback_limit reads 0" "$(cat $S/writeback_limit)" 0
+is "with the budget spent, writeback fails with EIO (as zram)" "$(wb | grep -c 'input/output error')" 1
+echo 0 >$S/writeback_limit_enable
+is "writeback_limit_enable 0: no budget" "$(wb --max-pages 10 | cut -d' ' -f1)" 10
 
 # A failing backing device: a dm-linear over the loop device, switched to dm-error.
 ok "reset releases the backing device" "$rzsctl" /dev/rzs0 --reset
