@@ -28,6 +28,8 @@ type DeviceSlot = GenDisk<Device>;
 pub(crate) struct Initial {
     pub disksize: u64,
     pub mem_limit: u64,
+    /// `backing_dev=`: backing device paths separated by commas, by index.
+    pub backing: Option<&'static str>,
 }
 
 #[pin_data]
@@ -97,6 +99,13 @@ impl Registry {
         if init.mem_limit != 0 {
             dev.set_mem_limit(init.mem_limit).inspect_err(|_| {
                 pr_err!("mem_limit={} is out of range (one page to the size of RAM, or 0)\n", init.mem_limit);
+            })?;
+        }
+        // The backing device goes before the size (as with rzsctl and sysfs).
+        if let Some(path) = init.backing.and_then(|list| list.split(',').nth(index as usize)).filter(|p| !p.is_empty()) {
+            let path = CString::try_from_fmt(fmt!("{}", path))?;
+            dev.set_backing(Some(&path)).inspect_err(|e| {
+                pr_err!("rzs{}: backing_dev={}: cannot open it (error {})\n", index, &*path, e.to_errno());
             })?;
         }
         if init.disksize != 0 {

@@ -48,6 +48,8 @@ static SWAP_NOTIFY: ParamCell<u32> = ParamCell::new(swap::Mode::Auto as u32);
 module_param!(SWAP_NOTIFY, "swap_notify", &swap::MODE_OPS, "string", "How freed swap slots are reported: auto (default: events if the kernel has the swap event notifier patch, else bdev), events, bdev (swap_slot_free_notify) or off");
 static MEM_LIMIT: ParamCell<u64> = ParamCell::new(0);
 module_param!(MEM_LIMIT, "mem_limit", &params::SIZE_OPS, "size", "Initial limit on the memory each device created at load may use, e.g. 256M (default 0: none)");
+static BACKING_DEV: ParamCell<params::CharP> = ParamCell::new(params::CharP::NONE);
+module_param!(BACKING_DEV, "backing_dev", params::charp_ops(), "charp", "Backing devices of the devices created at load, for tiering: block device paths separated by commas, the first for rzs0 (an empty entry: none). A regular file goes through a loop device (losetup)");
 static DEBUG_CORRUPT: ParamCell<bool> = ParamCell::new(false);
 module_param!(DEBUG_CORRUPT, "debug_corrupt", params::bool_ops(), "bool", "Test only: let root corrupt a stored page by writing its index to /sys/block/rzsN/debug_corrupt, to test the -EIO path (default N: the file refuses writes)");
 
@@ -129,7 +131,8 @@ impl kernel::Module for Rzs {
         let major = Major::register(c_str!("rzs"))?;
         let fops = if notify == swap::Mode::Bdev { &FOPS_BDEV_NOTIFY } else { &FOPS };
         let control = KBox::pin_init(Control::new(Registry::new(major, fops, notify)), GFP_KERNEL)?;
-        let init = Initial { disksize: DISKSIZE.get(), mem_limit: MEM_LIMIT.get() };
+        let backing = params::charp(&BACKING_DEV).and_then(|s| s.to_str().ok());
+        let init = Initial { disksize: DISKSIZE.get(), mem_limit: MEM_LIMIT.get(), backing };
         for _ in 0..n {
             control.owner().add(init)?;
         }

@@ -113,6 +113,38 @@ pub(crate) const fn uint_ops() -> *const bindings::kernel_param_ops {
     core::ptr::addr_of!(bindings::param_ops_uint)
 }
 
+/// The value of a `charp` parameter: a string the kernel allocates (or points into
+/// the module's arguments) and frees at unload; null if it was not given.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct CharP(*const c_char);
+
+// SAFETY: the pointer is only read (as a string that lives as long as the module).
+unsafe impl Send for CharP {}
+
+impl CharP {
+    /// Not given.
+    pub(crate) const NONE: Self = Self(core::ptr::null());
+}
+
+/// `param_ops_charp` from the kernel (the cell is a `ParamCell<CharP>`).
+pub(crate) const fn charp_ops() -> *const bindings::kernel_param_ops {
+    core::ptr::addr_of!(bindings::param_ops_charp)
+}
+
+/// The string a `charp` parameter was given at load, if any.
+pub(crate) fn charp(cell: &'static ParamCell<CharP>) -> Option<&'static CStr> {
+    let p = cell.get().0;
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `param_ops_charp` stores a NUL-terminated string it owns (or one in
+    // the module's argument string), freed only when the module's parameters are
+    // destroyed at unload, after `exit`: it outlives every caller in the module.
+    // It is written only while arguments are parsed (`ParamCell`).
+    Some(unsafe { CStr::from_char_ptr(p) })
+}
+
 /// Parameter ops for a byte size given as "4G", "512M", "1048576" (a `u64`).
 pub(crate) static SIZE_OPS: bindings::kernel_param_ops = bindings::kernel_param_ops {
     flags: 0,

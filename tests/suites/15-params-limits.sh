@@ -10,10 +10,10 @@ stat() { python3 "$RZS_ROOT/tests/lib/rzsstat.py" "$1" "${@:2}"; }
 T=$(mktemp -d)
 
 plan 16
-for p in num_devices disksize mem_limit swap_notify; do
+for p in num_devices disksize mem_limit swap_notify backing_dev debug_corrupt debug_wb_delay_ms; do
 	modinfo -F parm "$RZS_KO" | grep -q "^$p:" || { fail "modinfo describes $p"; continue; }
 done
-pass "modinfo describes num_devices, disksize, mem_limit and swap_notify"
+pass "modinfo describes num_devices, disksize, mem_limit, swap_notify, backing_dev and the test-only parameters"
 ok "insmod num_devices=3 disksize=16M" load_rzs num_devices=3 disksize=16M
 check "[ -b /dev/rzs1 ] && [ -b /dev/rzs2 ] && [ ! -e /dev/rzs3 ]" "/dev/rzs0..2 exist, no more"
 check "[ \"\$(cat /sys/block/rzs2/size)\" = 32768 ]" "each has the size given"

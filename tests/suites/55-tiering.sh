@@ -45,7 +45,7 @@ with open(out, "wb") as f:
 EOF
 gen() { python3 $T/gen.py "$@"; }
 
-plan 65
+plan 73
 ok "insmod (one device, unsized)" load_rzs
 truncate -s 128M $T/back.img
 LOOP=$(losetup -f --show $T/back.img)
@@ -201,4 +201,17 @@ is "the device back: every page reads right" "$(cmp $T/data $T/back && echo same
 ok "reset with pages on the backing device" "$rzsctl" /dev/rzs0 --reset
 ok "rmmod" unload_rzs
 ok "the backing device is free again (dmsetup remove)" dmsetup remove rzs-back
+
+# The module parameter: backing devices of the devices created at load.
+ok "insmod backing_dev=$LOOP disksize=16M" load_rzs backing_dev=$LOOP disksize=16M
+is "rzs0's backing device is the parameter's" "$(cat $S/backing_dev)" "$LOOP"
+gen $T/data 0 256 6
+dd if=$T/data of=/dev/rzs0 bs=1M oflag=direct status=none
+is "writeback onto it" "$(wb | cut -d' ' -f1)" 256
+dd if=/dev/rzs0 of=$T/back bs=1M count=1 iflag=direct status=none
+is "read back from it, intact" "$(cmp $T/data $T/back && echo same)" same
+ok "rmmod" unload_rzs
+fails "insmod backing_dev=/dev/nonexistent fails" load_rzs backing_dev=/dev/nonexistent
+check "dmesg | grep -q 'rzs0: backing_dev=/dev/nonexistent: cannot open it'" "and says why"
+is "nothing left loaded" "$(grep -c '^rzs ' /proc/modules)" 0
 tap_exit
