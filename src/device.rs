@@ -462,12 +462,9 @@ impl Device {
         RzsStats::build(&self.stats.snapshot(), &d)
     }
 
-    fn ioctl_stats(&self, arg: usize) -> Result<i32> {
-        let room = UserSlice::new(arg, 4).reader().read::<u32>()? as usize;
-        let n = room.min(core::mem::size_of::<RzsStats>());
-        if n < 8 {
-            return Err(EINVAL);
-        }
+    fn ioctl_stats(&self, cmd: u32, arg: usize) -> Result<i32> {
+        let room = UserSlice::new(arg, 4).reader().read::<u32>()?;
+        let n = abi::stats_copy_len(cmd, room).ok_or(EINVAL)?;
         let mut st = self.stats();
         st.size = n as u32;
         let bytes = st.as_bytes().get(..n).ok_or(EINVAL)?;
@@ -693,7 +690,7 @@ impl blk::Operations for Device {
     fn ioctl(&self, disk: DiskRef<'_>, cmd: u32, arg: usize) -> Result<i32> {
         let admin = || if crate::sys::capable_sys_admin() { Ok(()) } else { Err(EPERM) };
         if abi::is_get_stats(cmd) {
-            return self.ioctl_stats(arg);
+            return self.ioctl_stats(cmd, arg);
         }
         match cmd {
             abi::RZS_IOC_SET_DISKSIZE => {

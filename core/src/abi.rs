@@ -289,6 +289,17 @@ pub const fn is_get_stats(cmd: u32) -> bool {
     cmd & !SIZE_FIELD == RZS_IOC_GET_STATS & !SIZE_FIELD
 }
 
+/// How many bytes of `struct rzs_stats` a `GET_STATS` `cmd` may write, given the
+/// caller's `room` (the struct's `size` field): no more than the caller says it
+/// has, than the size its ioctl number was built with (a tool built against an
+/// older, smaller struct, whatever its `size` field says), or than this struct.
+/// `None` below 8 bytes (`size` and `version` at least): `EINVAL`.
+pub fn stats_copy_len(cmd: u32, room: u32) -> Option<usize> {
+    let ioc_size = (cmd >> 16) & 0x3fff;
+    let n = (room.min(ioc_size) as usize).min(core::mem::size_of::<RzsStats>());
+    (n >= 8).then_some(n)
+}
+
 /// What the driver reports beside its counters, for [`RzsStats::build`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DeviceState {
@@ -447,6 +458,19 @@ mod ioctl_tests {
             })
         );
         assert_eq!(RzsBacking::from_bytes(&raw[..15]), None);
+    }
+
+    #[test]
+    fn stats_copy_len_is_the_least_of_room_ioctl_size_and_struct() {
+        let v1 = ioc(IOC_READ | IOC_WRITE, 0x00, 4 * 4 + 18 * 8);
+        let full = core::mem::size_of::<RzsStats>();
+        assert_eq!(stats_copy_len(RZS_IOC_GET_STATS, 100_000), Some(full));
+        assert_eq!(stats_copy_len(RZS_IOC_GET_STATS, 100), Some(100));
+        // An old tool: its ioctl number bounds what is written, whatever `size` says.
+        assert_eq!(stats_copy_len(v1, 100_000), Some(160));
+        assert_eq!(stats_copy_len(v1, 160), Some(160));
+        assert_eq!(stats_copy_len(RZS_IOC_GET_STATS, 7), None);
+        assert_eq!(stats_copy_len(ioc(IOC_READ | IOC_WRITE, 0x00, 4), 1000), None);
     }
 
     #[test]

@@ -37,8 +37,10 @@ def ioc(d, nr, size, magic=MAGIC):
     return ((d & 3) << 30) | ((size & 0x3FFF) << 16) | ((magic & 0xFF) << 8) | (nr & 0xFF)
 
 
-STATS_SIZE = 16 + 18 * 8
+STATS_SIZE = 16 + 25 * 8  # struct rzs_stats version 2
+STATS_V1_SIZE = 16 + 18 * 8
 GET_STATS = ioc(3, 0, STATS_SIZE)
+GET_STATS_V1 = ioc(3, 0, STATS_V1_SIZE)  # what a tool built against version 1 calls
 SET_DISKSIZE = ioc(1, 1, 8)
 SET_MEM_LIMIT = ioc(1, 2, 8)
 RESET = ioc(0, 3, 0)
@@ -143,6 +145,13 @@ def ptr_edges(dev):
     room = struct.unpack("<I", ctypes.string_at(guard - STATS_SIZE, 4))[0]
     if room != STATS_SIZE:
         bad.append(f"size written back {room}, want {STATS_SIZE}")
+    # A version-1 tool whose size field says more than its struct: its ioctl number
+    # bounds what is written (160 bytes, ending at the guard page).
+    ctypes.memmove(guard - STATS_V1_SIZE, struct.pack("<I", 100000), 4)
+    expect("a version-1 tool with a larger room: its 160 bytes only", GET_STATS_V1, guard - STATS_V1_SIZE, "ok")
+    room = struct.unpack("<I", ctypes.string_at(guard - STATS_V1_SIZE, 4))[0]
+    if room != STATS_V1_SIZE:
+        bad.append(f"version-1 call: size written back {room}, want {STATS_V1_SIZE}")
     # Too small a room: EINVAL, nothing written.
     ctypes.memmove(good, struct.pack("<I", 7) + b"\xaa" * 60, 64)
     expect("room 7", GET_STATS, good, "EINVAL")

@@ -35,17 +35,18 @@ def ioc(d, nr, size):  # asm-generic _IOC
 FMT = "<IIII18Q"  # struct rzs_stats as version 1 laid it out: an older tool, which the kernel still serves
 SIZE = struct.calcsize(FMT)
 GET_STATS = ioc(READ | WRITE, 0, SIZE)
+GET_STATS_V2 = ioc(READ | WRITE, 0, 16 + 25 * 8)  # the current header's
 SET_DISKSIZE = ioc(WRITE, 1, 8)
 SET_MEM_LIMIT = ioc(WRITE, 2, 8)
 RESET = ioc(NONE, 3, 0)
 UNKNOWN = ioc(NONE, 0x7F, 0)
 BAD_PTR = 8  # an int argument is passed as is: a pointer to nowhere
 
-def get_stats(fd, room, total):
+def get_stats(fd, room, total, cmd=GET_STATS):
     """GET_STATS with `room` in size, in a buffer of `total` bytes filled with 0xaa."""
     buf = bytearray(b"\xaa" * total)
     struct.pack_into("<I", buf, 0, room)
-    fcntl.ioctl(fd, GET_STATS, buf, True)
+    fcntl.ioctl(fd, cmd, buf, True)
     return buf
 
 def run(dev, op, args):
@@ -56,9 +57,9 @@ def run(dev, op, args):
     if op == "stats-all":  # every field, to compare with ioctl32's
         f = struct.unpack(FMT, get_stats(fd, SIZE, SIZE))
         return f"size={f[0]} version={f[1]} init={f[2] & 1} disksize={f[4]} " + " ".join(map(str, f[4:]))
-    if op == "stats-room":  # how much the kernel fills given room N, and nothing more
+    if op in ("stats-room", "stats-room-v1"):  # how much the kernel fills given room N, and nothing more
         room = int(args[0])
-        buf = get_stats(fd, room, max(room, SIZE) + 64)
+        buf = get_stats(fd, room, max(room, SIZE) + 64, GET_STATS_V2 if op == "stats-room" else GET_STATS)
         n = struct.unpack_from("<I", buf)[0]
         untouched = all(b == 0xAA for b in buf[n:])
         return f"size={n} rest-untouched={'yes' if untouched else 'no'}"
@@ -120,7 +121,7 @@ row() { "$rzsctl" $dev --raw --noheadings --output "$1"; }
 show() { "$@" 2>&1 | sed 's/^/  /' | while IFS= read -r l; do diag "$l"; done; }
 
 
-plan $((57 + 17))
+plan $((58 + 17))
 
 # --- 1. Loaded, unsized ------------------------------------------------------------
 ok "insmod rzs.ko (no parameters)" load_rzs
@@ -135,6 +136,7 @@ is "rzsctl --json: rzs0 unsized" \
 is "GET_STATS from a version-1 tool: size 160, version 2, not initialized, disksize 0" "$(io stats)" "ok size=160 version=2 init=0 disksize=0"
 is "GET_STATS with room for 24 bytes fills exactly 24" "$(io stats-room 24)" "ok size=24 rest-untouched=yes"
 is "GET_STATS with room for 224 bytes fills the kernel's 216" "$(io stats-room 224)" "ok size=216 rest-untouched=yes"
+is "a version-1 tool's GET_STATS with room for 224 fills its 160 only" "$(io stats-room-v1 224)" "ok size=160 rest-untouched=yes"
 is "GET_STATS with room for 4 bytes: EINVAL" "$(io stats-room 4)" "EINVAL"
 is "GET_STATS with a bad pointer: EFAULT" "$(io stats-badptr)" "EFAULT"
 is "unknown command _IO(0xB9, 0x7f): ENOTTY" "$(io unknown)" "ENOTTY"
