@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use clap::ValueEnum;
 use rzs_core::abi::{
-    RzsStats, RZS_FLAG_INITIALIZED, RZS_FLAG_NOTIFY_BDEV, RZS_FLAG_NOTIFY_EVENTS, RZS_FLAG_SWAP,
+    RzsStats, RZS_FLAG_BACKING, RZS_FLAG_INITIALIZED, RZS_FLAG_NOTIFY_BDEV, RZS_FLAG_NOTIFY_EVENTS,
+    RZS_FLAG_SWAP,
 };
 use rzs_core::size::HumanSize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -336,6 +337,7 @@ pub const FLAGS: &[(u32, &str)] = &[
     (RZS_FLAG_SWAP, "swap"),
     (RZS_FLAG_NOTIFY_EVENTS, "notify-events"),
     (RZS_FLAG_NOTIFY_BDEV, "notify-bdev"),
+    (RZS_FLAG_BACKING, "backing"),
 ];
 
 /// The names of the bits set in `flags` (unknown bits as hex).

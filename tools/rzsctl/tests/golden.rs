@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use rzs_core::abi::{RzsStats, RZS_FLAG_INITIALIZED, RZS_STATS_VERSION};
+use rzs_core::abi::{RzsStats, RZS_FLAG_BACKING, RZS_FLAG_INITIALIZED, RZS_STATS_VERSION};
 use rzsctl::cli::{Cli, Command};
 use rzsctl::dev::DeviceInfo;
 
@@ -24,10 +24,11 @@ fn stats(index: u32) -> RzsStats {
     }
 }
 
-/// Three devices: one swapped on and busy, one sized but empty, one unsized.
+/// Three devices: one swapped on and busy, with a backing device, one sized but
+/// empty, one unsized.
 fn devices() -> Vec<DeviceInfo> {
     let busy = RzsStats {
-        flags: RZS_FLAG_INITIALIZED,
+        flags: RZS_FLAG_INITIALIZED | RZS_FLAG_BACKING,
         disksize: 4 * G,
         mem_limit: G,
         num_reads: 12_345,
@@ -46,6 +47,13 @@ fn devices() -> Vec<DeviceInfo> {
         table_bytes: (4 * G / (4 * K)) * 9,
         swap_attach: 1,
         swap_detach: 0,
+        bd_count: 20_000,
+        bd_reads: 5_000,
+        bd_writes: 30_000,
+        bd_blocks_written: 12_000,
+        bd_blocks_used: 8_000,
+        bd_blocks: 4 * G / (4 * K),
+        bd_failed: 1,
         ..stats(0)
     };
     let sized = RzsStats {
