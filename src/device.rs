@@ -277,7 +277,7 @@ impl Device {
                 self.wb_charge(r.pages);
                 self.tier.wb_failing.store(false, Relaxed);
                 // Give back the zspages the freed objects left sparse.
-                self.compact();
+                store.compact(&self.stats);
             }
             Err(e) if e == EBUSY => {}
             // Said once until a run succeeds again (the failures are counted).
@@ -398,9 +398,31 @@ impl Device {
         Ok(len)
     }
 
-    /// Compacts the pool (sysfs `compact`); the pages given back. May sleep.
+    /// Compacts the pool (sysfs `compact`, `rzsctl --compact`); the pages given
+    /// back. With a backing device, compacts it too when that frees blocks. May
+    /// sleep.
     pub(crate) fn compact(&self) -> u64 {
-        self.store.enter().map_or(0, |s| s.compact(&self.stats))
+        let Some(s) = self.store.enter() else { return 0 };
+        if s.backing().is_some() {
+            self.compact_backing(&s, 1);
+        }
+        s.compact(&self.stats)
+    }
+
+    /// Compacts the backing device if that frees at least `min_gain` blocks (net)
+    /// and twice what it writes; says what it did.
+    fn compact_backing(&self, store: &Store, min_gain: u64) {
+        let ctx = Ctx::new(&self.stats, crate::sys::cpu_hint());
+        match store.compact_backing(min_gain, ctx) {
+            Ok(r) if r.objects > 0 => pr_info!(
+                "rzs{}: backing device compacted: {} objects moved, {} blocks written, {} freed\n",
+                self.index,
+                r.objects,
+                r.blocks_written,
+                r.blocks_freed
+            ),
+            Ok(_) | Err(_) => {}
+        }
     }
 
     /// Restarts `mem_used_max` from the current use (sysfs `mem_used_max`, 0 written).
@@ -617,6 +639,10 @@ impl Device {
     }
 }
 
+/// Blocks the automatic compaction of the backing device must free at least (a
+/// writeback batch).
+const BACKING_COMPACT_MIN_GAIN: u64 = 32;
+
 /// Milliseconds of the monotonic clock.
 fn now_ms() -> u64 {
     u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0)
@@ -639,6 +665,11 @@ impl Tick for Device {
             self.tier.next_epoch_ms.store(now.saturating_add(self.epoch_ms()), Relaxed);
         }
         self.auto_writeback(&store);
+        // Frees (swap slots, rewrites) leave backing blocks part empty: pack them
+        // again once that gives back at least a batch of blocks.
+        if self.tier.auto.load(Relaxed) {
+            self.compact_backing(&store, BACKING_COMPACT_MIN_GAIN);
+        }
         let wait = self.tier.next_epoch_ms.load(Relaxed).saturating_sub(now_ms()).clamp(1, u64::from(u32::MAX));
         self.ticker.schedule(self, wait as u32);
     }

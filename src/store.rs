@@ -21,10 +21,10 @@ use rzs_core::codec::{self, Compressor, Encoded};
 use rzs_core::page::{self, Page};
 use rzs_core::stats::{Hot, Local, Stats};
 
-use rzs_core::tier::BackRef;
+use rzs_core::tier::{BackRef, CompactPlan, LiveBytes};
 use rzs_core::PAGE_SIZE;
 
-use crate::sys::backing::{BackingDev, ReadBufs, WbState};
+use crate::sys::backing::{BackingDev, ReadBuf, ReadBufs, WbState};
 use crate::sys::gate::Srcu;
 use crate::sys::workspace::Workspaces;
 use crate::sys::zs::{Backed, Held, ObjTable, View};
@@ -110,6 +110,19 @@ pub(crate) struct WbReport {
     pub blocks: u64,
 }
 
+/// What a compaction of the backing device did.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct CompactReport {
+    /// What the pass found.
+    pub plan: CompactPlan,
+    /// Objects moved.
+    pub objects: u64,
+    /// Blocks written for them.
+    pub blocks_written: u64,
+    /// Blocks in use fewer than before, net of those written.
+    pub blocks_freed: u64,
+}
+
 /// Clears a busy flag on drop.
 struct Busy<'a>(&'a AtomicBool);
 
@@ -152,6 +165,18 @@ impl<'a> Ctx<'a> {
     pub(crate) fn new(stats: &'a Stats, cpu: usize) -> Self {
         Self { cpu, all: stats, stats: stats.local(cpu) }
     }
+}
+
+/// Reads the bytes of the object at `r` from the backing device into `rb`.
+fn fetch<'b>(b: &Backing, r: BackRef, rb: &'b mut ReadBuf, ctx: Ctx<'_>) -> core::result::Result<&'b [u8], StoreError> {
+    let n = r.blocks().count();
+    if b.dev.read(r.first_block(), &mut rb.io, n).is_err() {
+        rzs_core::stats::inc(&ctx.all.bd_failed);
+        return Err(StoreError::BackingIo);
+    }
+    let bytes = rb.bytes.get_mut(..r.size()).ok_or(StoreError::Corrupt)?;
+    rb.io.get(r.offset_in_block(), bytes).map_err(|_| StoreError::Corrupt)?;
+    Ok(bytes)
 }
 
 /// Updates the stats for an entry `v` entering (`entering`) or leaving the table.
@@ -434,14 +459,7 @@ impl Store {
     fn read_backed(&self, r: BackRef, out: &mut Page, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         let b = self.backing.as_ref().ok_or(StoreError::Corrupt)?;
         let mut g = b.bufs.get(ctx.cpu).ok_or(StoreError::Corrupt)?;
-        let rb = &mut *g;
-        let n = r.blocks().count();
-        if b.dev.read(r.first_block(), &mut rb.io, n).is_err() {
-            rzs_core::stats::inc(&ctx.all.bd_failed);
-            return Err(StoreError::BackingIo);
-        }
-        let bytes = rb.bytes.get_mut(..r.size()).ok_or(StoreError::Corrupt)?;
-        rb.io.get(r.offset_in_block(), bytes).map_err(|_| StoreError::Corrupt)?;
+        let bytes = fetch(b, r, &mut g, ctx)?;
         if r.is_raw() {
             out.copy_from_slice(bytes.get(..PAGE_SIZE).ok_or(StoreError::Corrupt)?);
         } else {
@@ -596,6 +614,120 @@ impl Store {
             }
         }
         limit == 0 || self.table.total_pages() < limit
+    }
+
+    /// Compacts the backing device: when frees have left blocks less than half
+    /// full, and moving their objects would free at least `min_gain` blocks and
+    /// twice what it writes (`rzs_core::tier::CompactPlan::worth`), reads those
+    /// objects and writes them again packed into free blocks, then frees the old
+    /// ones. Process context (sleeps, allocates a 2-byte counter per backing block
+    /// for the pass). `Ok` with what it moved (zero if not worth it); `EBUSY`
+    /// while a writeback runs; a read or write error of the backing device leaves
+    /// the objects where they were.
+    pub(crate) fn compact_backing(&self, min_gain: u64, ctx: Ctx<'_>) -> Result<CompactReport> {
+        let b = self.backing.as_ref().ok_or(ENODEV)?;
+        let tier = self.table.tier().ok_or(ENODEV)?;
+        if b.busy.swap(true, Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        let _busy = Busy(&b.busy);
+        let mut report = CompactReport::default();
+        let mut cells: KVVec<u16> = KVVec::from_elem(0u16, tier.blocks(), GFP_KERNEL)?;
+        let mut live = LiveBytes::new(&mut cells[..]);
+        let pages = self.pages();
+        let backed = |i: usize| match self.table.lock(i).map(|s| s.view()) {
+            Some(View::Backed(r)) => Some(r),
+            _ => None,
+        };
+        for i in 0..pages {
+            if let Some(r) = backed(i) {
+                live.add(&r);
+            }
+            if i % 4096 == 0 {
+                crate::sys::cond_resched();
+            }
+        }
+        // The slots may change meanwhile: the plan is an estimate, and what is
+        // moved is checked slot by slot below.
+        let plan = live.plan((0..pages).filter_map(backed));
+        report.plan = plan;
+        if !plan.worth(min_gain) {
+            return Ok(report);
+        }
+        let blocks_before = tier.blocks_used();
+        let mut st = b.wb.lock();
+        let mut next = 0usize;
+        while next < pages {
+            let Some(mut run) = tier.find_free_run(BATCH_BLOCKS as u64) else { break };
+            let base = run.first().saturating_mul(PAGE_SIZE as u64);
+            st.clear();
+            while next < pages {
+                let i = next;
+                if i % 4096 == 0 {
+                    crate::sys::cond_resched();
+                }
+                let Some(mut s) = self.table.lock(i) else { break };
+                let View::Backed(old) = s.view() else {
+                    next += 1;
+                    continue;
+                };
+                if !live.sparse(&old) {
+                    next += 1;
+                    continue;
+                }
+                let Some(r) = run.place(old.size()) else { break };
+                // Marked under the slot's lock: any rewrite or free from here on
+                // clears the mark, and the new copy is not installed.
+                s.mark();
+                drop(s);
+                next += 1;
+                // Only this pass writes to the backing device (`busy`): the old
+                // blocks hold the object until it is installed elsewhere. If the
+                // slot is freed meanwhile, what is read may be stale, and the mark,
+                // cleared, keeps it out.
+                let mut g = b.bufs.get(ctx.cpu).ok_or(EINVAL)?;
+                let bytes = fetch(b, old, &mut g, ctx).map_err(|_| EIO)?;
+                let at = usize::try_from(r.addr().saturating_sub(base)).map_err(|_| EINVAL)?;
+                st.buf.put(at, bytes)?;
+                drop(g);
+                if !st.push(i, r) {
+                    break;
+                }
+            }
+            if st.len() == 0 {
+                break;
+            }
+            let mut claimed = self.table.claim(&run, st.locations())?;
+            b.readers.synchronize();
+            let blocks = run.used_blocks();
+            let n = usize::try_from(blocks).map_err(|_| EINVAL)?;
+            if let Err(e) = b.dev.write(run.first(), &st.buf, n) {
+                rzs_core::stats::inc(&ctx.all.bd_failed);
+                return Err(e);
+            }
+            rzs_core::stats::add(&ctx.all.bd_blocks_written, blocks);
+            report.blocks_written += blocks;
+            for &i in st.indices() {
+                let Some(bk) = claimed.next() else { break };
+                let Some(mut s) = self.table.lock(i) else { continue };
+                if !s.is_marked() || !matches!(s.view(), View::Backed(_)) {
+                    continue;
+                }
+                let v = view_of_backed(&bk);
+                let old = match s.replace(Held::Backed(bk)) {
+                    Ok(old) => old,
+                    Err(_) => continue,
+                };
+                drop(s);
+                account(ctx, v, true);
+                account(ctx, view_of(&old), false);
+                // The old location's blocks are released here.
+                drop(old);
+                report.objects += 1;
+            }
+        }
+        report.blocks_freed = (blocks_before + report.blocks_written).saturating_sub(tier.blocks_used());
+        Ok(report)
     }
 
     /// Reads page `index` and hands it to `out` (which copies it to the bio). May

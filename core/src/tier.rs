@@ -372,6 +372,93 @@ impl<S: core::ops::Deref<Target = [AtomicU8]>> BlockMap<S> {
     }
 }
 
+/// Live bytes per backing block, for compacting the backing device: a pass over
+/// the written-back objects fills it ([`LiveBytes::add`]); objects all of whose
+/// a block is less than half full are worth moving ([`LiveBytes::sparse`]),
+/// packed into fresh blocks, when that frees enough ([`LiveBytes::plan`]).
+pub struct LiveBytes<S> {
+    live: S,
+}
+
+/// What compacting the backing device would do: the blocks that moving every
+/// sparse object frees, and the blocks those objects take packed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompactPlan {
+    /// Objects to move.
+    pub objects: u64,
+    /// Blocks freed once they are moved.
+    pub frees: u64,
+    /// Blocks they take, packed.
+    pub needs: u64,
+}
+
+impl CompactPlan {
+    /// Whether moving is worth its writes: it frees at least a batch's worth of
+    /// blocks (`min_gain`) and at least twice the blocks it writes.
+    pub fn worth(&self, min_gain: u64) -> bool {
+        let gain = self.frees.saturating_sub(self.needs);
+        gain >= min_gain.max(1) && self.frees >= self.needs.saturating_mul(2)
+    }
+}
+
+impl<S: core::ops::DerefMut<Target = [u16]>> LiveBytes<S> {
+    /// Over `live`, one counter per block, all zero.
+    pub fn new(live: S) -> Self {
+        LiveBytes { live }
+    }
+
+    /// Counts object `r`'s bytes in each block it touches. `false` if `r` lies
+    /// beyond the map (nothing counted).
+    pub fn add(&mut self, r: &BackRef) -> bool {
+        let last = usize::try_from(r.last_block()).ok();
+        if last.is_none_or(|l| l >= self.live.len()) {
+            return false;
+        }
+        let (mut at, end) = (r.addr(), r.addr().saturating_add(r.size() as u64));
+        for b in r.blocks() {
+            let block_end = b.saturating_add(1).saturating_mul(BLOCK_SIZE as u64);
+            let n = block_end.min(end).saturating_sub(at);
+            if let Some(c) = usize::try_from(b).ok().and_then(|b| self.live.get_mut(b)) {
+                // At most BLOCK_SIZE per block: objects never overlap.
+                *c = c.saturating_add(u16::try_from(n).unwrap_or(u16::MAX));
+            }
+            at = block_end;
+        }
+        true
+    }
+
+    /// Whether some block `r` touches is less than half full: moving every such
+    /// object empties exactly the blocks that are.
+    pub fn sparse(&self, r: &BackRef) -> bool {
+        r.blocks().any(|b| {
+            usize::try_from(b)
+                .ok()
+                .and_then(|b| self.live.get(b))
+                .is_some_and(|&n| usize::from(n) < BLOCK_SIZE / 2)
+        })
+    }
+
+    /// The plan for `objects`, the written-back objects (the same ones given to
+    /// `add`): which are sparse, what moving them frees and takes.
+    pub fn plan(&self, objects: impl Iterator<Item = BackRef>) -> CompactPlan {
+        let mut p = CompactPlan::default();
+        let mut bytes = 0u64;
+        for r in objects.filter(|r| self.sparse(r)) {
+            p.objects += 1;
+            bytes = bytes.saturating_add(r.size() as u64);
+        }
+        // Every object touching a sparse block moves, so each sparse block is
+        // freed (the fuller blocks some of them straddle into keep their others).
+        p.frees = self
+            .live
+            .iter()
+            .filter(|&&n| n > 0 && usize::from(n) < BLOCK_SIZE / 2)
+            .count() as u64;
+        p.needs = bytes.div_ceil(BLOCK_SIZE as u64);
+        p
+    }
+}
+
 /// Number of distinct ages: a stamp is one byte.
 pub const AGES: usize = 256;
 
@@ -465,6 +552,88 @@ pub fn cold_threshold(weight: &[u64; AGES], target: u64, min_age: u8) -> Option<
 
 #[cfg(test)]
 mod tests {
+    fn obj(addr: u64, size: usize) -> BackRef {
+        BackRef::new(addr, size).unwrap()
+    }
+
+    #[test]
+    fn live_bytes_split_an_object_across_its_blocks() {
+        let mut cells = [0u16; 4];
+        let mut lb = LiveBytes::new(&mut cells[..]);
+        assert!(lb.add(&obj(3000, 2000))); // 1096 in block 0, 904 in block 1
+        assert!(lb.add(&obj(4096 + 904, 4096))); // the rest of block 1, 904 of block 2
+        assert!(!lb.add(&obj(4 * 4096 - 10, 20)), "beyond the map: refused");
+        assert_eq!(cells, [1096, 4096, 904, 0]);
+    }
+
+    #[test]
+    fn plan_moves_the_objects_of_sparse_blocks_and_frees_those_blocks() {
+        // Blocks 0..8 each keep one 1 KiB object of four (the others freed);
+        // block 8 is full (four 1 KiB objects).
+        let mut objs = std::vec::Vec::new();
+        for b in 0..8u64 {
+            objs.push(obj(b * 4096, 1024));
+        }
+        for k in 0..4u64 {
+            objs.push(obj(8 * 4096 + k * 1024, 1024));
+        }
+        let mut cells = [0u16; 16];
+        let mut lb = LiveBytes::new(&mut cells[..]);
+        for r in &objs {
+            lb.add(r);
+        }
+        let p = lb.plan(objs.iter().copied());
+        assert_eq!(
+            p,
+            CompactPlan {
+                objects: 8,
+                frees: 8,
+                needs: 2
+            }
+        );
+        assert!(p.worth(4));
+        assert!(!p.worth(7), "a gain of 6 is below a minimum of 7");
+        assert!(
+            !objs[8..].iter().any(|r| lb.sparse(r)),
+            "the full block stays"
+        );
+    }
+
+    #[test]
+    fn an_object_straddling_into_a_full_block_moves_with_its_sparse_block() {
+        // Block 0: a 1000-byte object, then the first 500 bytes of one that goes
+        // on into block 1 (1500 live bytes: sparse); block 1 full.
+        let objs = [obj(0, 1000), obj(4096 - 500, 4096), obj(4096 + 3596, 500)];
+        let mut cells = [0u16; 4];
+        let mut lb = LiveBytes::new(&mut cells[..]);
+        objs.iter().for_each(|r| {
+            lb.add(r);
+        });
+        let p = lb.plan(objs.iter().copied());
+        assert_eq!(
+            p,
+            CompactPlan {
+                objects: 2,
+                frees: 1,
+                needs: 2
+            }
+        );
+        assert_eq!(cells[..2], [1500, 4096]);
+        assert!(
+            !p.worth(1),
+            "freeing one block by writing two is not worth it"
+        );
+    }
+
+    #[test]
+    fn half_full_is_not_sparse() {
+        let mut cells = [0u16; 1];
+        let mut lb = LiveBytes::new(&mut cells[..]);
+        let r = obj(0, 2048);
+        lb.add(&r);
+        assert!(!lb.sparse(&r));
+    }
+
     use super::*;
     use proptest::prelude::*;
     use std::vec::Vec;

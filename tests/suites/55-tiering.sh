@@ -7,7 +7,7 @@
 # backing device failing I/O (dm-error under a dm-linear) gives an error, counted,
 # and loses nothing held in RAM. Automatic tiering under swap: the pool stays under
 # mem_limit, every page verifies, no write fails; coldest first; writeback_limit;
-# the backing_dev module parameter.
+# compaction of the backing device; the backing_dev module parameter.
 # cost: 70 s (under TCG, std kernel: how make test deals suites out to its guests)
 . "$RZS_ROOT/tests/lib/tap.sh"
 . "$RZS_ROOT/tests/lib/rzs.sh"
@@ -45,7 +45,7 @@ with open(out, "wb") as f:
 EOF
 gen() { python3 $T/gen.py "$@"; }
 
-plan 73
+plan 81
 ok "insmod (one device, unsized)" load_rzs
 truncate -s 128M $T/back.img
 LOOP=$(losetup -f --show $T/back.img)
@@ -178,6 +178,43 @@ is "the budget is spent: writeback_limit reads 0" "$(cat $S/writeback_limit)" 0
 is "with the budget spent, writeback fails with EIO (as zram)" "$(wb | grep -c 'input/output error')" 1
 echo 0 >$S/writeback_limit_enable
 is "writeback_limit_enable 0: no budget" "$(wb --max-pages 10 | cut -d' ' -f1)" 10
+
+# Compacting the backing device: free 3 of every 4 written-back pages, so each
+# block keeps about a quarter of its bytes; --compact packs what is left into
+# about a quarter of the blocks and frees the rest.
+"$rzsctl" /dev/rzs0 --reset
+ok "backing device; size 32M; no automatic writeback" \
+	bash -c "$rzsctl /dev/rzs0 --backing-dev $LOOP --size 32M && echo 0 >$S/writeback_auto"
+gen $T/data 0 4096 7
+dd if=$T/data of=/dev/rzs0 bs=1M oflag=direct status=none
+wb >/dev/null
+used=$(stat bd_blocks_used)
+cat >$T/quarter.py <<'EOF'
+import fcntl, os, struct, sys
+# Discards pages i % 4 != 0 of DEV and writes what it should then hold to OUT.
+dev, src, out = sys.argv[1:4]
+fd = os.open(dev, os.O_RDWR)
+data = bytearray(open(src, "rb").read())
+for i in range(len(data) // 4096):
+    if i % 4:
+        fcntl.ioctl(fd, 0x1277, struct.pack("QQ", i * 4096, 4096))  # BLKDISCARD
+        data[i * 4096:(i + 1) * 4096] = bytes(4096)
+open(out, "wb").write(data)
+EOF
+python3 $T/quarter.py /dev/rzs0 $T/data $T/want
+is "3072 of 4096 written-back pages discarded: bd_count 1024" "$(stat bd_count)" 1024
+left=$(stat bd_blocks_used)
+check "[ $left -ge \$(($used * 3 / 4)) ]" "their blocks mostly stay in use, each part empty ($used -> $left)"
+w0=$(stat bd_blocks_written)
+ok "rzsctl --compact" "$rzsctl" /dev/rzs0 --compact
+after=$(stat bd_blocks_used)
+check "[ $after -le \$(($used / 3)) ] && [ $after -gt 0 ]" "the backing device compacted: $left -> $after blocks in use (written $(($(stat bd_blocks_written) - w0)))"
+is "bd_count unchanged" "$(stat bd_count)" 1024
+dd if=/dev/rzs0 of=$T/back bs=1M count=16 iflag=direct status=none
+is "every page reads back right after compaction" "$(cmp $T/want $T/back && echo same)" same
+w1=$(stat bd_blocks_written)
+"$rzsctl" /dev/rzs0 --compact
+is "a second --compact finds nothing worth moving" "$(($(stat bd_blocks_written) - w1))" 0
 
 # A failing backing device: a dm-linear over the loop device, switched to dm-error.
 ok "reset releases the backing device" "$rzsctl" /dev/rzs0 --reset
