@@ -9,7 +9,7 @@
 
 #![forbid(unsafe_code)]
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use core::pin::Pin;
 
@@ -64,6 +64,10 @@ pub(crate) struct Backing {
     bufs: ReadBufs,
     /// A writeback is running (one at a time per device).
     busy: AtomicBool,
+    /// The slot the next writeback starts its scan at: where the last one stopped
+    /// (a clock hand: each scan goes on from there, wrapping, instead of walking
+    /// again over the slots already written back).
+    cursor: AtomicUsize,
     /// Its memory, used under `busy`.
     wb: Pin<KBox<Mutex<WbState>>>,
 }
@@ -73,7 +77,7 @@ impl Backing {
     pub(crate) fn new(dev: BackingDev) -> Result<Self> {
         let per_batch = BATCH_BLOCKS * usize::from(rzs_core::tier::MAX_OBJECTS_PER_BLOCK);
         let wb = KBox::pin_init(new_mutex!(WbState::new(BATCH_BLOCKS, per_batch)?, "rzs::Backing::wb"), GFP_KERNEL)?;
-        Ok(Self { dev, readers: Srcu::new()?, bufs: ReadBufs::new()?, busy: AtomicBool::new(false), wb })
+        Ok(Self { dev, readers: Srcu::new()?, bufs: ReadBufs::new()?, busy: AtomicBool::new(false), cursor: AtomicUsize::new(0), wb })
     }
 
     /// The backing device.
@@ -486,8 +490,17 @@ impl Store {
         // Uncontended: `busy` lets one writeback at a time this far.
         let mut st = b.wb.lock();
         let mut report = WbReport::default();
+        // `next` counts the slots scanned, from the cursor on, wrapping once.
         let mut next = 0usize;
         let pages = self.pages();
+        let start = match b.cursor.load(Ordering::Relaxed) {
+            c if c < pages => c,
+            _ => 0,
+        };
+        let slot = |next: usize| match pages.saturating_sub(start) {
+            left if next < left => start + next,
+            left => next - left,
+        };
         while next < pages && report.pages < max_pages {
             let Some(mut run) = tier.find_free_run(BATCH_BLOCKS as u64) else {
                 if report.pages == 0 {
@@ -499,9 +512,9 @@ impl Store {
             st.clear();
             // Copy objects into the buffer, marking their slots.
             while next < pages && report.pages.saturating_add(st.len() as u64) < max_pages {
-                let i = next;
+                let i = slot(next);
                 let age = self.table.age(i);
-                if i % 4096 == 0 {
+                if next % 4096 == 0 {
                     crate::sys::cond_resched();
                 }
                 let Some(mut s) = self.table.lock(i) else { break };
@@ -570,6 +583,7 @@ impl Store {
                 report.pages += 1;
             }
         }
+        b.cursor.store(if next < pages { slot(next) } else { start }, Ordering::Relaxed);
         Ok(report)
     }
 
