@@ -468,7 +468,10 @@ impl Device {
         if has_backing {
             flags |= abi::RZS_FLAG_BACKING;
         }
-        let (bd_blocks_used, bd_blocks) = self.store.enter().map_or((0, 0), |s| s.backing_blocks());
+        let (bd_blocks_used, bd_blocks, tier_bytes) = self.store.enter().map_or((0, 0, 0), |s| {
+            let (used, blocks) = s.backing_blocks();
+            (used, blocks, s.tier_bytes())
+        });
         let d = DeviceState {
             flags,
             index: self.index,
@@ -476,6 +479,7 @@ impl Device {
             mem_limit,
             mem_used_pages: self.mem_used_pages(),
             table_bytes_per_page: SlotTable::BYTES_PER_SLOT as u64,
+            tier_bytes,
             swap_attach: self.swap_attach.load(Relaxed),
             swap_detach: self.swap_detach.load(Relaxed),
             bd_blocks_used,

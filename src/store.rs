@@ -758,6 +758,12 @@ impl Store {
         out(&ws.page)
     }
 
+    /// Bytes of tiering metadata: an access stamp per slot and a count per backing
+    /// block (0 without a backing device).
+    pub(crate) fn tier_bytes(&self) -> u64 {
+        self.table.tier().map_or(0, |t| t.metadata_bytes())
+    }
+
     /// Pages the pool holds.
     pub(crate) fn mem_used_pages(&self) -> u64 {
         self.table.total_pages()

@@ -315,6 +315,8 @@ pub struct DeviceState {
     pub mem_used_pages: u64,
     /// Bytes of slot table per page of disk.
     pub table_bytes_per_page: u64,
+    /// Bytes of tiering metadata (access stamps, backing block map), 0 without.
+    pub tier_bytes: u64,
     /// Swap attach / detach events seen.
     pub swap_attach: u64,
     /// See `swap_attach`.
@@ -354,7 +356,9 @@ impl RzsStats {
             compr_data_size: s.compr_data_size,
             mem_used_total: bytes(d.mem_used_pages),
             mem_used_max: bytes(s.mem_used_max),
-            table_bytes: (d.disksize / page).saturating_mul(d.table_bytes_per_page),
+            table_bytes: (d.disksize / page)
+                .saturating_mul(d.table_bytes_per_page)
+                .saturating_add(d.tier_bytes),
             swap_attach: d.swap_attach,
             swap_detach: d.swap_detach,
             bd_count: s.bd_count,
@@ -394,6 +398,17 @@ mod build_tests {
         assert_eq!(r.mem_used_max, 2 * 4096);
         assert_eq!(r.table_bytes, 80);
         assert_eq!((r.index, r.compr_data_size), (4, 100));
+        let tiered = RzsStats::build(
+            &s,
+            &DeviceState {
+                tier_bytes: 16,
+                ..d
+            },
+        );
+        assert_eq!(
+            tiered.table_bytes, 96,
+            "tiering's stamps and block map count too"
+        );
         assert_eq!(r.size as usize, core::mem::size_of::<RzsStats>());
     }
 
@@ -470,7 +485,10 @@ mod ioctl_tests {
         assert_eq!(stats_copy_len(v1, 100_000), Some(160));
         assert_eq!(stats_copy_len(v1, 160), Some(160));
         assert_eq!(stats_copy_len(RZS_IOC_GET_STATS, 7), None);
-        assert_eq!(stats_copy_len(ioc(IOC_READ | IOC_WRITE, 0x00, 4), 1000), None);
+        assert_eq!(
+            stats_copy_len(ioc(IOC_READ | IOC_WRITE, 0x00, 4), 1000),
+            None
+        );
     }
 
     #[test]

@@ -217,6 +217,11 @@ impl Tier {
         self.map.len()
     }
 
+    /// Bytes of its arrays: one stamp per slot, one count per block.
+    pub(crate) fn metadata_bytes(&self) -> u64 {
+        (self.stamps.len() as u64).saturating_add(self.map.len() as u64)
+    }
+
     /// The longest free run of at most `want` blocks (see `BlockMap::find_free_run`).
     pub(crate) fn find_free_run(&self, want: u64) -> Option<Run> {
         self.map.find_free_run(want)
