@@ -8,6 +8,8 @@
 #   make bench  rzs vs zram in one guest, and the codec against the kernel's; bench/results/
 #   make bench-codec  lz4_flex as rzs.ko builds it vs the kernel's C lz4, natively on
 #               this CPU with the kernel's objects and mem* routines (a few minutes)
+#   make bench-tier  tiering under swap: rzs's automatic writeback vs zram with a
+#               writeback script and zram without a backing device; bench/results/tier.md
 #   make stress the long runs: cargo fuzz, long stress suites, every suite on the
 #               debug kernel (KASAN, lockdep, kmemleak), the PREEMPT_RT one and the
 #               arm64 one (qemu-system-aarch64); about 3.7 h; it includes
@@ -72,7 +74,7 @@ KMAKE_VARS := $(filter-out HOSTRUSTC=% RUSTDOC=%,$(KMAKE_VARS)) HOSTRUSTC=$(RUST
 endif
 endif
 
-.PHONY: all deps crates kernel module rzsctl run test check bench bench-codec stress mutate clean help \
+.PHONY: all deps crates kernel module rzsctl run test check bench bench-codec bench-tier stress mutate clean help \
 	install install-tools uninstall dkms-install dkms-uninstall
 
 all: module
@@ -126,6 +128,9 @@ bench: module
 
 bench-codec: module
 	@$(ROOT)/scripts/bench-codec.sh $(KDIR)
+
+bench-tier: module
+	@$(ROOT)/scripts/bench-tier.sh $(KDIR)
 
 stress: module
 	@$(ROOT)/scripts/stress.sh $(KDIR)

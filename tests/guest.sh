@@ -2,7 +2,7 @@
 # Runs inside the test VM (started by tests/vm.sh): each suite with a timeout, its
 # TAP saved to $OUT/<suite>.tap, the kernel log to $OUT/dmesg.txt, and a marker file
 # that tells the host the guest got to the end.
-#   guest.sh OUT MODE [SUITE...]      MODE: suites | demo | bench
+#   guest.sh OUT MODE [SUITE...]      MODE: suites | demo | bench | bench-tier
 set -u
 OUT=$1 MODE=$2
 shift 2
@@ -21,6 +21,10 @@ demo)
 bench)
 	timeout "$RZS_SUITE_TIMEOUT" bash "$RZS_ROOT/bench/guest.sh" "$OUT" 2>&1 | tee "$OUT/bench.log"
 	echo "${PIPESTATUS[0]}" >"$OUT/bench.rc"
+	;;
+bench-tier)
+	timeout "$RZS_SUITE_TIMEOUT" bash "$RZS_ROOT/bench/tier.sh" "$OUT" 2>&1 | tee "$OUT/bench-tier.log"
+	echo "${PIPESTATUS[0]}" >"$OUT/bench-tier.rc"
 	;;
 suites)
 	for s in "$@"; do

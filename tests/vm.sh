@@ -5,7 +5,8 @@
 #   tests/vm.sh KDIR OUT MODE [SUITE...]
 #
 # Environment: RZS_VM_MEM (default 1G), RZS_VM_CPUS (2), RZS_VM_TIMEOUT (seconds,
-# default 3000), RZS_VM_QEMU_OPTS (extra QEMU arguments), RZS_KVM=1 to use KVM where it works (it does not on this machine
+# default 3000), RZS_VM_QEMU_OPTS (extra QEMU arguments), RZS_VM_DISK (a file
+# attached as a virtio-blk disk), RZS_KVM=1 to use KVM where it works (it does not on this machine
 # kind: guests hang at "Decompressing Linux"; TCG is the default).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,10 +24,12 @@ kvm=(--disable-kvm)
 [ "${RZS_KVM:-0}" = 1 ] && kvm=()
 # RZS_VM_QEMU_OPTS: extra QEMU arguments (make bench uses it for the guest CPU model).
 [ -n "${RZS_VM_QEMU_OPTS:-}" ] && kvm+=(--qemu-opts="$RZS_VM_QEMU_OPTS")
+# RZS_VM_DISK: a file the guest gets as a virtio-blk disk, /dev/vda (make bench-tier).
+[ -n "${RZS_VM_DISK:-}" ] && kvm+=(--disk "$RZS_VM_DISK")
 # RZS_KDIR: the booted kernel's tree (95-install builds rzs.ko against it, with DKMS).
 env_vars="RZS_INJECT=${RZS_INJECT:-} RZS_SUITE_TIMEOUT=${RZS_SUITE_TIMEOUT:-1200} RZS_KO=${RZS_KO:-$root/rzs.ko} RZS_KDIR=$kdir"
 # make bench's settings (bench/guest.sh) and make stress's (RZS_STRESS_*, ...), if given.
-env_vars+=$(env | grep -E '^(BENCH_[A-Z_]+|RZS_STRESS_[A-Z_]+|RZS_REGRESS_SECS|RZS_IOCTL_FUZZ_N)=[A-Za-z0-9.]+$' | sed 's/^/ /' | tr -d '\n' || true)
+env_vars+=$(env | grep -E '^(BENCH_[A-Z_]+|RZS_STRESS_[A-Z_]+|RZS_REGRESS_SECS|RZS_IOCTL_FUZZ_N)=[A-Za-z0-9.,-]+$' | sed 's/^/ /' | tr -d '\n' || true)
 # The bounds (were 1800 s for the run, 900 s per suite): with 95-install, make test's
 # guest run took 1705 s beside other guests, 735 s of it that suite's.
 set +e
