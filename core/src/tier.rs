@@ -411,7 +411,7 @@ impl<S: core::ops::DerefMut<Target = [u16]>> LiveBytes<S> {
     /// beyond the map (nothing counted).
     pub fn add(&mut self, r: &BackRef) -> bool {
         let last = usize::try_from(r.last_block()).ok();
-        if last.is_none_or(|l| l >= self.live.len()) {
+        if last.map_or(true, |l| l >= self.live.len()) {
             return false;
         }
         let (mut at, end) = (r.addr(), r.addr().saturating_add(r.size() as u64));
