@@ -249,8 +249,9 @@ dd if=/dev/rzs0 of=$T/back bs=1M count=1 iflag=direct status=none
 is "read back from it, intact" "$(cmp $T/data $T/back && echo same)" same
 # Metadata: at most 12 bytes per page of device with tiering (10 of slot table, 1
 # access stamp, 1 count per backing block), as reported and as measured: the kernel
-# memory taken by sizing a device over a backing file as large as itself (vmalloc
-# pages, where kvmalloc puts arrays this size, plus unreclaimable slab), at 4 GiB
+# memory taken by sizing a device over a backing file as large as itself (kvmalloc
+# puts the arrays in vmalloc or, up to a few MiB, in large kmallocs, which count as
+# unreclaimable slab: both are summed), at 4 GiB
 # and at 2 GiB. Their difference is the cost of 2 GiB of pages, without what a
 # device takes whatever its size (writeback's batch buffers and the like).
 # MemFree moves with everything else the guest does: only printed.
