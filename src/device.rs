@@ -595,12 +595,7 @@ impl Device {
                     None => store.write(index, |_, page| data.copy_out(page).map_err(|_| StoreError::Io), ctx)?,
                 }
             } else {
-                // A page only this read may touch is decoded in place; anything else
-                // (O_DIRECT into user memory) through a page of ours.
-                match data.with_filled_page(|page| store.load(index, page, ctx)) {
-                    Some(r) => r?,
-                    None => store.read(index, |page| data.copy_in(page).map_err(|_| StoreError::Io), ctx)?,
-                }
+                store.read(index, |page| data.copy_in(page).map_err(|_| StoreError::Io), ctx)?;
             }
             index = index.checked_add(1).ok_or(StoreError::OutOfRange)?;
         }
