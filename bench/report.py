@@ -12,6 +12,7 @@ the per-repetition ratios (the devices alternate within each repetition).
 import datetime
 import glob
 import json
+import math
 import os
 import re
 import statistics
@@ -166,6 +167,15 @@ def meta_field(i):
 
 add("Memory", "metadata per page of disksize (MemFree drop on sizing 4 GiB)", "B", "lower", runs_of("meta", meta_field(0)))
 
+# One figure for speed (issue 14's yardstick): the geometric mean, over every throughput
+# and swap-speed case, of rzs's speed relative to zram's (throughput rzs/zram; for a
+# workload time zram/rzs, so > 1 is rzs faster everywhere).
+speed = {}
+for name, c in cases.items():
+    if c["group"] in ("Block I/O throughput", "Swap") and c["ratio"] and c["unit"] in ("MiB/s", "s"):
+        speed[name] = c["ratio"] if c["better"] == "higher" else 1 / c["ratio"]
+speed_geomean = math.exp(sum(math.log(r) for r in speed.values()) / len(speed)) if speed else None
+
 codec = json.loads(read(os.path.join(OUT, "codec.json")))
 stock_path = os.path.join(OUT, "codec-stock.json")
 codec_stock = json.loads(read(stock_path)) if os.path.exists(stock_path) else None
@@ -178,6 +188,7 @@ doc = {
     "guest": meta,
     "note": "guest under QEMU TCG (no KVM): absolute figures are emulated; only rzs/zram ratios from one run mean anything",
     "cases": cases,
+    "speed": {"geomean": speed_geomean, "cases": speed},
     "codec": codec,
     "codec_stock_lz4_flex": codec_stock,
 }
@@ -266,6 +277,14 @@ for label, r in codec["results"].items():
 wins = [n for n, c in cases.items() if verdict(c) == "rzs"]
 losses = [n for n, c in cases.items() if verdict(c) == "zram"]
 lines += ["", f"rzs ahead or level in {len(wins)} cases, behind in {len(losses)}: " + (", ".join(losses) or "none"), ""]
+if speed_geomean:
+    slow = [f"{n} {r:.2f}" for n, r in speed.items() if r < 1.0]
+    lines += [
+        f"Speed, rzs relative to zram (throughput rzs/zram, workload time zram/rzs; > 1: rzs faster), "
+        f"geometric mean over the {len(speed)} throughput and swap cases: **{speed_geomean:.2f}**; "
+        f"below 1.0: " + (", ".join(slow) or "none"),
+        "",
+    ]
 with open(os.path.join(RESULTS, "summary.md"), "w") as f:
     f.write("\n".join(lines))
 
