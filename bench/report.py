@@ -19,6 +19,9 @@ import statistics
 import sys
 
 OUT, RESULTS = sys.argv[1], sys.argv[2]
+# BENCH_ICOUNT=1 (make bench-icount): the guest ran under QEMU -icount shift=0, its
+# clock counting instructions; no codec benchmark ran.
+ICOUNT = os.environ.get("BENCH_ICOUNT") == "1"
 RAW = os.path.join(OUT, "raw")
 DEVS = ("rzs", "zram")
 MIB = 1024 * 1024
@@ -176,7 +179,8 @@ for name, c in cases.items():
         speed[name] = c["ratio"] if c["better"] == "higher" else 1 / c["ratio"]
 speed_geomean = math.exp(sum(math.log(r) for r in speed.values()) / len(speed)) if speed else None
 
-codec = json.loads(read(os.path.join(OUT, "codec.json")))
+codec_path = os.path.join(OUT, "codec.json")
+codec = json.loads(read(codec_path)) if os.path.exists(codec_path) else None
 stock_path = os.path.join(OUT, "codec-stock.json")
 codec_stock = json.loads(read(stock_path)) if os.path.exists(stock_path) else None
 
@@ -186,7 +190,13 @@ doc = {
         os.path.getmtime(os.path.join(RAW, "meta.json")), datetime.timezone.utc
     ).isoformat(timespec="seconds"),
     "guest": meta,
-    "note": "guest under QEMU TCG (no KVM): absolute figures are emulated; only rzs/zram ratios from one run mean anything",
+    "note": (
+        "guest under QEMU TCG with -icount shift=0: the guest clock counts instructions (1 ns each), "
+        "so MiB/s is MiB per 10^9 guest instructions and a time is instructions; ratios are instruction ratios"
+        if ICOUNT
+        else "guest under QEMU TCG (no KVM): absolute figures are emulated; only rzs/zram ratios from one run mean anything"
+    ),
+    "icount": ICOUNT,
     "cases": cases,
     "speed": {"geomean": speed_geomean, "cases": speed},
     "codec": codec,
@@ -212,8 +222,24 @@ def verdict(c):
 
 
 lines = [
-    "# rzs vs zram (lz4), one guest",
+    "# rzs vs zram (lz4), one guest" + (", counting guest instructions (make bench-icount)" if ICOUNT else ""),
     "",
+]
+if ICOUNT:
+    lines += [
+        "QEMU ran with `-icount shift=0`: the guest's clock advances 1 ns per guest instruction "
+        "executed. So every figure below counts instructions, not time: MiB/s is MiB per 10^9 "
+        "guest instructions (the inverse of instructions per byte), a latency in us is thousands "
+        "of instructions per I/O, a workload time in s is 10^9 instructions. Counts repeat from "
+        "run to run and do not depend on where code lands in memory, which wall-clock TCG "
+        "figures do (README, benchmarks): this sizes a change to the per-page path. It does not "
+        "weigh instructions (a cache miss or a long `rep` string operation counts once), so "
+        "make bench's times stay the yardstick. 2-job cases: the vCPUs take turns on one host "
+        "thread under -icount, so they count both jobs' instructions (contention included), "
+        "not parallel speed.",
+        "",
+    ]
+lines += [
     f"{doc['date']}: Linux {meta['kernel']}, {meta['ncpu']} vCPUs, {meta['mem_kb'] // 1024} MiB RAM, "
     f"QEMU TCG (no KVM), guest CPU {'with' if meta.get('cpu_flags_erms') else 'without'} ERMS "
     "(TCG emulates `rep movsb` byte by byte; see scripts/bench.sh). "
@@ -248,39 +274,47 @@ for group in dict.fromkeys(c["group"] for c in cases.values()):
     for name, c in cases.items():
         if c["group"] == group:
             lines.append(f"| {name} | {c['unit']} | {cell(c, 'rzs')} | {cell(c, 'zram')} | {ratio_cell(c)} | {verdict(c)} |")
-lines += [
-    "",
-    "## Codec in userspace (not what the kernel runs): lz4_flex 0.14.0 vs liblz4 "
-    f"{codec['liblz4_version'] // 10000}.{codec['liblz4_version'] // 100 % 100}.{codec['liblz4_version'] % 100}",
-    "",
-    "Pages the codec sees (same-filled left out); compress = `rzs_core::codec` (lz4_flex, "
-    "preallocated table) vs `LZ4_compress_fast_extState`; MiB/s of page data, median of "
-    f"{codec['reps']} runs. Both are built for userspace (cargo's release profile, SSE, "
-    "glibc's memcpy), which rzs.ko is not: a change that wins here can lose in the kernel. "
-    "The faithful comparison is codec-kernel.md (make bench-codec). "
-    "*lz4_flex (rzs)* is lz4_flex with the features and build-time patches (scripts/patches/crates/, "
-    "if any) rzs.ko has; *lz4_flex (stock)* is the crate as published.",
-    "",
-    "| pages | codec | compress MiB/s | decompress MiB/s | ratio | flex/C compress | flex/C decompress |",
-    "|---|---|---|---|---|---|---|",
-]
-runs = [("lz4_flex (rzs)", codec)] + ([("lz4_flex (stock)", codec_stock)] if codec_stock else [])
-for label, r in codec["results"].items():
-    rows = [(n, doc_["results"][label]["lz4_flex"], doc_["results"][label]["flex_over_c"]) for n, doc_ in runs]
-    rows.append(("liblz4", r["liblz4"], None))
-    for name, x, rel in rows:
-        extra = (fmt(rel["compress_flex_over_c"]), fmt(rel["decompress_flex_over_c"])) if rel else ("", "")
-        lines.append(
-            f"| {label} ({r['pages']}) | {name} | {fmt(x['compress_mib_s']['median'])} | "
-            f"{fmt(x['decompress_mib_s']['median'])} | {x['ratio']:.2f} | {extra[0]} | {extra[1]} |"
-        )
+if codec:
+    codec_lines = [
+        "",
+        "## Codec in userspace (not what the kernel runs): lz4_flex 0.14.0 vs liblz4 "
+        f"{codec['liblz4_version'] // 10000}.{codec['liblz4_version'] // 100 % 100}.{codec['liblz4_version'] % 100}",
+        "",
+        "Pages the codec sees (same-filled left out); compress = `rzs_core::codec` (lz4_flex, "
+        "preallocated table) vs `LZ4_compress_fast_extState`; MiB/s of page data, median of "
+        f"{codec['reps']} runs. Both are built for userspace (cargo's release profile, SSE, "
+        "glibc's memcpy), which rzs.ko is not: a change that wins here can lose in the kernel. "
+        "The faithful comparison is codec-kernel.md (make bench-codec). "
+        "*lz4_flex (rzs)* is lz4_flex with the features and build-time patches (scripts/patches/crates/, "
+        "if any) rzs.ko has; *lz4_flex (stock)* is the crate as published.",
+        "",
+        "| pages | codec | compress MiB/s | decompress MiB/s | ratio | flex/C compress | flex/C decompress |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    runs = [("lz4_flex (rzs)", codec)] + ([("lz4_flex (stock)", codec_stock)] if codec_stock else [])
+    lines += codec_lines
+    for label, r in codec["results"].items():
+        rows = [(n, doc_["results"][label]["lz4_flex"], doc_["results"][label]["flex_over_c"]) for n, doc_ in runs]
+        rows.append(("liblz4", r["liblz4"], None))
+        for name, x, rel in rows:
+            extra = (fmt(rel["compress_flex_over_c"]), fmt(rel["decompress_flex_over_c"])) if rel else ("", "")
+            lines.append(
+                f"| {label} ({r['pages']}) | {name} | {fmt(x['compress_mib_s']['median'])} | "
+                f"{fmt(x['decompress_mib_s']['median'])} | {x['ratio']:.2f} | {extra[0]} | {extra[1]} |"
+            )
 wins = [n for n, c in cases.items() if verdict(c) == "rzs"]
 losses = [n for n, c in cases.items() if verdict(c) == "zram"]
 lines += ["", f"rzs ahead or level in {len(wins)} cases, behind in {len(losses)}: " + (", ".join(losses) or "none"), ""]
 if speed_geomean:
     slow = [f"{n} {r:.2f}" for n, r in speed.items() if r < 1.0]
     lines += [
-        f"Speed, rzs relative to zram (throughput rzs/zram, workload time zram/rzs; > 1: rzs faster), "
+        (
+            "Instructions, zram's over rzs's for the same work (from throughput rzs/zram, workload "
+            "time zram/rzs; > 1: rzs executes fewer), "
+            if ICOUNT
+            else "Speed, rzs relative to zram (throughput rzs/zram, workload time zram/rzs; > 1: rzs faster), "
+        )
+        +
         f"geometric mean over the {len(speed)} throughput and swap cases: **{speed_geomean:.2f}**; "
         f"below 1.0: " + (", ".join(slow) or "none"),
         "",
@@ -329,7 +363,7 @@ if meta_pp and meta_pp["rzs"] and meta_pp["zram"]:
     pp = f"\nslot table: rzs {meta_pp['rzs']['median']:.1f} B/page, zram {meta_pp['zram']['median']:.1f} B/page"
 a2.set_title("Memory, lower is better" + pp)
 a2.legend(loc="lower right")
-fig.suptitle(f"rzs vs zram, one TCG guest ({meta['ncpu']} vCPUs, {meta['mem_kb'] // 1024} MiB), {doc['date'][:10]}")
+fig.suptitle(("Instruction counts (-icount): " if ICOUNT else "") + f"rzs vs zram, one TCG guest ({meta['ncpu']} vCPUs, {meta['mem_kb'] // 1024} MiB), {doc['date'][:10]}")
 fig.tight_layout()
 fig.savefig(os.path.join(RESULTS, "chart.png"), dpi=110)
 print(f"report: wrote {RESULTS}/latest.json, summary.md, chart.png")
