@@ -17,7 +17,7 @@ use rzs_core::stats::{Hot, Stats};
 use rzs_core::table::SlotTable;
 use rzs_core::PAGE_SIZE;
 
-use crate::store::{Backing, Ctx, Select, Store, StoreError, WbReport};
+use crate::store::{Backing, Ctx, PageSink, Select, Store, StoreError, WbReport};
 use crate::sys::backing::BackingDev;
 use crate::sys::blk::{self, Bdev, BdevCell, Bio, BioData, DiskRef, Op, Status};
 use crate::sys::gate::Gate;
@@ -581,8 +581,9 @@ impl Device {
         Ok(())
     }
 
-    /// Reads or writes every page of a page-aligned bio, copying between the bio and
-    /// this CPU's workspace page (a swap writeout's pages are compressed in place).
+    /// Reads or writes every page of a page-aligned bio. Writes copy the bio's page to
+    /// this CPU's workspace and compress it there (a swap writeout's pages are
+    /// compressed in place); reads, see `Store::read`.
     fn do_rw(&self, store: &Store, bio: &Bio<'_>, write: bool, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         let first = (bio.sector() << blk::SECTOR_SHIFT) / PAGE_SIZE as u64;
         let mut data: BioData<'_> = if write { bio.write_data() } else { bio.data() };
@@ -595,7 +596,7 @@ impl Device {
                     None => store.write(index, |_, page| data.copy_out(page).map_err(|_| StoreError::Io), ctx)?,
                 }
             } else {
-                store.read(index, |page| data.copy_in(page).map_err(|_| StoreError::Io), ctx)?;
+                store.read(index, &mut data, ctx)?;
             }
             index = index.checked_add(1).ok_or(StoreError::OutOfRange)?;
         }
@@ -640,6 +641,18 @@ impl Device {
             }
         }
         Ok(())
+    }
+}
+
+/// A read's pages go into the bio: decoded pages by a copy from the workspace,
+/// same-filled and raw pages straight in.
+impl PageSink for BioData<'_> {
+    fn fill(&mut self, word: usize) -> core::result::Result<(), StoreError> {
+        BioData::fill(self, word, PAGE_SIZE).map_err(|_| StoreError::Io)
+    }
+
+    fn copy(&mut self, page: &[u8]) -> core::result::Result<(), StoreError> {
+        self.copy_in(page).map_err(|_| StoreError::Io)
     }
 }
 

@@ -36,6 +36,7 @@ void rzs_cond_resched(void);
 struct page *rzs_nth_page(struct page *page, unsigned long n);
 void rzs_copy_from_page(void *dst, struct page *page, unsigned int off, size_t len);
 void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size_t len);
+void rzs_fill_page(struct page *page, unsigned int off, size_t len, unsigned long word);
 bool rzs_bio_stable_swap_write(struct bio *bio);
 void *rzs_kmap_local_page(struct page *page);
 void rzs_kunmap_local(void *addr);
@@ -115,6 +116,27 @@ void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size
 	void *dst = kmap_local_page(page);
 
 	memcpy(dst + off, src, len);
+	kunmap_local(dst);
+	flush_dcache_page(page);
+}
+
+/*
+ * Fills @len bytes of @page from @off with @word repeated (a same-filled page read
+ * straight into the bio, as zram's zram_fill_page does): memset_l when the piece
+ * is word aligned (always, but for bios split below 8 bytes), else byte by byte.
+ * The caller rotates @word so that the pattern continues across pieces.
+ */
+void rzs_fill_page(struct page *page, unsigned int off, size_t len, unsigned long word)
+{
+	u8 *dst = kmap_local_page(page);
+	size_t i;
+
+	if (IS_ALIGNED(off | len, sizeof(word))) {
+		memset_l((unsigned long *)(dst + off), word, len / sizeof(word));
+	} else {
+		for (i = 0; i < len; i++)
+			dst[off + i] = ((const u8 *)&word)[i % sizeof(word)];
+	}
 	kunmap_local(dst);
 	flush_dcache_page(page);
 }

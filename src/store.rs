@@ -153,6 +153,23 @@ pub(crate) struct Store {
     cold_age: AtomicU8,
 }
 
+/// Where [`Store::read`] puts a page: the bio, in the driver.
+pub(crate) trait PageSink {
+    /// Fills the page with `word` repeated in native byte order (as
+    /// `rzs_core::page::fill` does).
+    fn fill(&mut self, word: usize) -> core::result::Result<(), StoreError>;
+    /// Copies in a whole page, `PAGE_SIZE` bytes. Callable under a slot's lock:
+    /// must not sleep.
+    fn copy(&mut self, page: &[u8]) -> core::result::Result<(), StoreError>;
+}
+
+/// How [`Store::read`] serves a page without the workspace.
+enum Direct {
+    Fill(usize),
+    Done(core::result::Result<(), StoreError>),
+    No,
+}
+
 /// Where an I/O runs: its CPU (a hint: which workspace to take) and that CPU's
 /// stripe of the device's statistics.
 #[derive(Clone, Copy)]
@@ -744,18 +761,40 @@ impl Store {
         Ok(report)
     }
 
-    /// Reads page `index` and hands it to `out` (which copies it to the bio). May
-    /// sleep (waits for this CPU's workspace).
-    pub(crate) fn read(
-        &self,
-        index: usize,
-        out: impl FnOnce(&Page) -> core::result::Result<(), StoreError>,
-        ctx: Ctx<'_>,
-    ) -> core::result::Result<(), StoreError> {
-        let mut g = self.ws.get(ctx.cpu);
-        let ws = &mut **g;
-        self.load(index, &mut ws.page, ctx)?;
-        out(&ws.page)
+    /// Reads page `index` into `out` (the bio). May sleep (waits for this CPU's
+    /// workspace).
+    ///
+    /// Only a compressed page goes through the workspace: it is decoded there and
+    /// copied out (the decoder writes through a `&mut`, and the bio's page may be
+    /// user memory that someone else writes, O_DIRECT). Empty and same-filled pages
+    /// are filled, and raw pages copied, straight into the bio, as zram does: no
+    /// workspace, no second pass over the page.
+    pub(crate) fn read(&self, index: usize, out: &mut impl PageSink, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
+        let s = self.table.lock(index).ok_or(StoreError::OutOfRange)?;
+        let direct = match s.view() {
+            View::Empty => Direct::Fill(0),
+            View::Same(w) => Direct::Fill(w as usize),
+            // Under the slot's lock (the object stays put), as `load` copies it.
+            View::Object(PAGE_SIZE) => match s.read(|src| src.get(..PAGE_SIZE).map(|b| out.copy(b))) {
+                Some(Some(r)) => Direct::Done(r),
+                _ => Direct::Done(Err(StoreError::Corrupt)),
+            },
+            View::Object(_) | View::Backed(_) => Direct::No,
+        };
+        // A fill needs no lock: the value was the slot's at one instant, as a read
+        // racing a write of the same page may return either.
+        drop(s);
+        match direct {
+            Direct::Fill(w) => out.fill(w)?,
+            Direct::Done(r) => r?,
+            Direct::No => {
+                let mut g = self.ws.get(ctx.cpu);
+                let ws = &mut **g;
+                return self.load(index, &mut ws.page, ctx).and_then(|()| out.copy(&ws.page));
+            }
+        }
+        self.table.touch(index);
+        Ok(())
     }
 
     /// Bytes of tiering metadata: an access stamp per slot and a count per backing

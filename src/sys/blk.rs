@@ -710,4 +710,27 @@ impl BioData<'_> {
         }
         Ok(())
     }
+
+    /// Fills the next `len` bytes of the bio with `word` repeated, in native byte
+    /// order: byte `k` of them is `word.to_ne_bytes()[k % 8]`, as
+    /// `rzs_core::page::fill` lays out a same-filled page. `EIO` if the bio has
+    /// fewer left.
+    pub(crate) fn fill(&mut self, word: usize, len: usize) -> Result {
+        const W: usize = core::mem::size_of::<usize>();
+        let mut done = 0usize;
+        while done < len {
+            let want = u32::try_from(len - done).unwrap_or(u32::MAX);
+            let p = self.next_piece(want).ok_or(code::EIO)?;
+            // The pattern goes on where the previous piece left it: the piece's byte
+            // 0 is the word's byte `done % W` (in memory order).
+            let shift = ((done % W) * 8) as u32;
+            let rotated = if cfg!(target_endian = "little") { word.rotate_right(shift) } else { word.rotate_left(shift) };
+            // SAFETY: as in `copy_in`: `p` lies within one page of the bio, written
+            // through the kernel's memset_l into the kmapped page, with no Rust
+            // reference to it, then `flush_dcache_page`.
+            unsafe { ffi::rzs_fill_page(p.page, p.offset, p.len as usize, rotated as kernel::ffi::c_ulong) };
+            done += p.len as usize;
+        }
+        Ok(())
+    }
 }

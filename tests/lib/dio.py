@@ -43,12 +43,15 @@ def main():
         pos = r.randrange(0, pages - npages + 1) * PAGE
         view = memoryview(area)[shift:shift + length]
         if n % 2 == 0:
-            # Mix compressible, same-filled and random pages.
-            kind = r.randrange(3)
+            # Mix compressible, same-filled (one byte, or an 8-byte word of distinct
+            # bytes: the pattern must go on across the pieces) and random pages.
+            kind = r.randrange(4)
             if kind == 0:
                 data = r.randbytes(length)
             elif kind == 1:
                 data = bytes([r.randrange(256)]) * length
+            elif kind == 3:
+                data = r.randbytes(8) * (length // 8)
             else:
                 data = (b"dio %d at %d " % (n, pos)) * (length // 8)
                 data = (data + bytes(length))[:length]
