@@ -13,6 +13,7 @@ use kernel::uaccess::UserSlice;
 use kernel::{fmt, new_mutex};
 
 use rzs_core::abi::{self, DeviceState, RzsStats};
+use rzs_core::page::Page;
 use rzs_core::stats::{Hot, Stats};
 use rzs_core::table::SlotTable;
 use rzs_core::PAGE_SIZE;
@@ -644,8 +645,9 @@ impl Device {
     }
 }
 
-/// A read's pages go into the bio: decoded pages by a copy from the workspace,
-/// same-filled and raw pages straight in.
+/// A read's pages go into the bio: same-filled and raw pages straight in, decoded
+/// pages in place where only the read may touch the page, else by a copy from the
+/// workspace.
 impl PageSink for BioData<'_> {
     fn fill(&mut self, word: usize) -> core::result::Result<(), StoreError> {
         BioData::fill(self, word, PAGE_SIZE).map_err(|_| StoreError::Io)
@@ -653,6 +655,10 @@ impl PageSink for BioData<'_> {
 
     fn copy(&mut self, page: &[u8]) -> core::result::Result<(), StoreError> {
         self.copy_in(page).map_err(|_| StoreError::Io)
+    }
+
+    fn with_own_page<R>(&mut self, f: impl FnOnce(&mut Page) -> R) -> Option<R> {
+        self.with_filled_page(f)
     }
 }
 

@@ -38,6 +38,8 @@ void rzs_copy_from_page(void *dst, struct page *page, unsigned int off, size_t l
 void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size_t len);
 void rzs_fill_page(struct page *page, unsigned int off, size_t len, unsigned long word);
 bool rzs_bio_stable_swap_write(struct bio *bio);
+void *rzs_kmap_page_being_filled(struct page *page);
+void rzs_kunmap_filled(struct page *page, void *addr);
 void *rzs_kmap_local_page(struct page *page);
 void rzs_kunmap_local(void *addr);
 struct srcu_struct *rzs_srcu_alloc(void);
@@ -150,6 +152,31 @@ bool rzs_bio_stable_swap_write(struct bio *bio)
 {
 	return bio_op(bio) == REQ_OP_WRITE && (bio->bi_opf & REQ_SWAP) &&
 	       bdev_stable_writes(bio->bi_bdev);
+}
+
+/*
+ * Maps @page for the read that fills it, if it is a page only that read may touch:
+ * its folio is locked, not uptodate and not mapped into any process, as a swap-in
+ * folio and a page-cache folio under read are until the read completes. NULL
+ * otherwise (a pinned user page of O_DIRECT is mapped or uptodate). See
+ * BioData::with_filled_page in src/sys/blk.rs.
+ */
+void *rzs_kmap_page_being_filled(struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	/* SLUB's slab_lock() takes the same bit on slab pages: not a folio under read. */
+	if (folio_test_slab(folio) || !folio_test_locked(folio) ||
+	    folio_test_uptodate(folio) || folio_mapped(folio))
+		return NULL;
+	return kmap_local_page(page);
+}
+
+/* Ends rzs_kmap_page_being_filled(): unmap, then flush_dcache_page as copy_to_page. */
+void rzs_kunmap_filled(struct page *page, void *addr)
+{
+	kunmap_local(addr);
+	flush_dcache_page(page);
 }
 
 void *rzs_kmap_local_page(struct page *page)

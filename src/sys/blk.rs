@@ -9,9 +9,12 @@
 //! O_DIRECT bio are user memory that other threads may write while the I/O runs,
 //! and a `&[u8]` or `&mut [u8]` over memory someone else writes is undefined
 //! behaviour. [`BioData`] copies between the bio and memory rzs owns, with the
-//! kernel's `memcpy` (and `flush_dcache_page` after writing into a bio page). The
-//! one exception is a swap writeout page, which the kernel keeps unchanged until
-//! the write completes: [`BioData::with_stable_page`] lends it read-only, in place.
+//! kernel's `memcpy` (and `flush_dcache_page` after writing into a bio page). Two
+//! exceptions: a swap writeout page, which the kernel keeps unchanged until the
+//! write completes ([`BioData::with_stable_page`] lends it read-only, in place), and
+//! a page the read fills that nobody else may touch until the read completes, a
+//! swap-in or page-cache folio under read ([`BioData::with_filled_page`] lends it
+//! writable, in place).
 
 use core::ptr::NonNull;
 use kernel::ffi::c_void;
@@ -623,9 +626,13 @@ impl BioData<'_> {
         if len == 0 {
             return None;
         }
-        // SAFETY: a multi-page bvec covers physically contiguous pages; `nth_page`
-        // finds the `struct page` of the one `in_bv` falls in, on any memory model.
-        let page = unsafe { ffi::rzs_nth_page(bv.bv_page, (in_bv / PAGE_SIZE) as kernel::ffi::c_ulong) };
+        let page = match in_bv / PAGE_SIZE {
+            // The bvec's first page (every bvec of a single-page bio): no call.
+            0 => bv.bv_page,
+            // SAFETY: a multi-page bvec covers physically contiguous pages; `nth_page`
+            // finds the `struct page` of the one `in_bv` falls in, on any memory model.
+            n => unsafe { ffi::rzs_nth_page(bv.bv_page, n as kernel::ffi::c_ulong) },
+        };
         self.iter.bi_size -= len;
         self.iter.bi_bvec_done += len;
         if self.iter.bi_bvec_done == bv.bv_len {
@@ -674,6 +681,54 @@ impl BioData<'_> {
         let r = f(unsafe { &*(addr as *const [u8; PAGE_SIZE as usize]) });
         // SAFETY: `addr` came from `rzs_kmap_local_page` in this context, unmapped once.
         unsafe { ffi::rzs_kunmap_local(addr) };
+        Some(r)
+    }
+
+    /// Hands the next page of a read bio to `f` to fill in place, without a bounce
+    /// copy, if the next piece is a whole page that only this read may touch; then
+    /// advances past it. `None`, with nothing consumed, otherwise.
+    ///
+    /// Which pages those are (`rzs_kmap_page_being_filled`): the page's folio is
+    /// locked, not uptodate, mapped into no process and not a slab page (SLUB uses
+    /// the lock bit of its pages as `slab_lock`). That is the state the kernel
+    /// gives a folio it reads into, and no reader or writer but the I/O may touch
+    /// its contents in it: a swap-in folio (`swap_read_folio`, on the swap cache or
+    /// not) is locked and unmapped until `do_swap_page` maps it after the read; a
+    /// page-cache folio under read is locked and not uptodate, and every reader,
+    /// `mmap` fault and buffered writer waits for the lock or for uptodate. The
+    /// folio's lock holder is the read's issuer, who unlocks it only after the bio
+    /// completes, which is after `f`. User memory of an O_DIRECT read is never in
+    /// that state: `get_user_pages` pins only pages mapped into the process, and a
+    /// page mapped there is uptodate (anonymous folios are from allocation, file
+    /// folios before they are mapped); such pages, and any other, go through
+    /// [`BioData::copy_in`]. If `f` fails half-way the page holds a partial fill;
+    /// the caller then fails the bio, so it is never marked uptodate.
+    pub(crate) fn with_filled_page<R>(&mut self, f: impl FnOnce(&mut [u8; PAGE_SIZE as usize]) -> R) -> Option<R> {
+        let saved = self.iter;
+        let p = match self.next_piece(PAGE_SIZE) {
+            Some(p) if p.offset == 0 && p.len == PAGE_SIZE => p,
+            _ => {
+                self.iter = saved;
+                return None;
+            }
+        };
+        // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
+        // it; the helper only reads its folio's flags and map count, and maps all of
+        // the page until the matching unmap below when it returns non-null.
+        let addr = unsafe { ffi::rzs_kmap_page_being_filled(p.page) };
+        if addr.is_null() {
+            self.iter = saved;
+            return None;
+        }
+        // SAFETY: `addr` maps `PAGE_SIZE` writable bytes, aligned, for as long as `f`
+        // runs, and no one else reads or writes them before the bio completes (the
+        // folio state checked above, argued in this method's documentation), so
+        // this is the only reference to them. It cannot outlive `f` (`R` does not
+        // borrow it) and is dropped before the unmap.
+        let r = f(unsafe { &mut *(addr as *mut [u8; PAGE_SIZE as usize]) });
+        // SAFETY: `addr` came from `rzs_kmap_page_being_filled(p.page)` in this
+        // context and is unmapped once; the helper also flushes the data cache.
+        unsafe { ffi::rzs_kunmap_filled(p.page, addr) };
         Some(r)
     }
 
