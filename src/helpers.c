@@ -124,8 +124,9 @@ void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size
 
 /*
  * Fills @len bytes of @page from @off with @word repeated (a same-filled page read
- * straight into the bio, as zram's zram_fill_page does): memset_l when the piece
- * is word aligned (always, but for bios split below 8 bytes), else byte by byte.
+ * straight into the bio, as zram's zram_fill_page does): memset_l when the piece's
+ * offset and length are word multiples (every bio of 512-byte units), else byte
+ * by byte.
  * The caller rotates @word so that the pattern continues across pieces.
  */
 void rzs_fill_page(struct page *page, unsigned int off, size_t len, unsigned long word)
@@ -156,9 +157,12 @@ bool rzs_bio_stable_swap_write(struct bio *bio)
 
 /*
  * Maps @page for the read that fills it, if it is a page only that read may touch:
- * its folio is locked, not uptodate and not mapped into any process, as a swap-in
- * folio and a page-cache folio under read are until the read completes. NULL
- * otherwise (a pinned user page of O_DIRECT is mapped or uptodate). See
+ * its folio is locked, not uptodate, not mapped into any process and has no
+ * private data, as a swap-in folio and a page-cache folio read by
+ * mpage_readahead/iomap are until the read completes. NULL otherwise: O_DIRECT
+ * user pages are uptodate; a folio with buffer_heads may be under a buffer read
+ * (sb_bread, bh_read) whose issuer locks only the buffer, while someone else holds
+ * the folio lock and writes into it (a buffered write to the block device). See
  * BioData::with_filled_page in src/sys/blk.rs.
  */
 void *rzs_kmap_page_being_filled(struct page *page)
@@ -167,7 +171,8 @@ void *rzs_kmap_page_being_filled(struct page *page)
 
 	/* SLUB's slab_lock() takes the same bit on slab pages: not a folio under read. */
 	if (folio_test_slab(folio) || !folio_test_locked(folio) ||
-	    folio_test_uptodate(folio) || folio_mapped(folio))
+	    folio_test_uptodate(folio) || folio_mapped(folio) ||
+	    folio_test_private(folio))
 		return NULL;
 	return kmap_local_page(page);
 }

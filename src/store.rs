@@ -768,17 +768,20 @@ impl Store {
     /// workspace).
     ///
     /// A page only this read may touch (swap-in, page cache:
-    /// `PageSink::with_own_page`) is loaded in place, under one lock of the slot.
+    /// `PageSink::with_own_page`) is loaded in place, with one lock of the slot (a
+    /// page on the backing device is then read into it after the lock is dropped,
+    /// which may sleep: the mapping is a `kmap_local` one, which allows that).
     /// Any other (O_DIRECT into user memory, which someone else may write) is never
     /// lent as a `&mut`: empty and same-filled pages are filled, and raw pages
     /// copied, straight into it, as zram does, and only a compressed page goes
     /// through this CPU's workspace, decoded there and copied out (taking the slot's
     /// lock a second time: the workspace cannot be waited for under it).
     ///
-    /// Guest instructions per 4 KiB read (`-icount`), against the workspace for
-    /// every page: page-cache read of a compressed page 11.8k -> 10.1k, O_DIRECT
-    /// zero page 5.6k -> 3.8k, O_DIRECT corpus 15.4k -> 15.0k, O_DIRECT compressed
-    /// 8.6k -> 8.9k (the own-page test and the second lock).
+    /// Guest instructions per 4 KiB fio read (`-icount`), against 188394a, where
+    /// every page went through the workspace: page-cache read of compressed pages
+    /// 11.8k -> 10.1k, O_DIRECT zero pages 5.6k -> 3.8k, O_DIRECT corpus pages 15.4k
+    /// -> 15.0k, O_DIRECT compressed pages 8.6k -> 8.9k (the own-page test and the
+    /// second lock).
     pub(crate) fn read(&self, index: usize, out: &mut impl PageSink, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         // A page only this read may touch: everything straight into it, one lock.
         if let Some(r) = out.with_own_page(|page| self.load(index, page, ctx)) {

@@ -689,20 +689,23 @@ impl BioData<'_> {
     /// advances past it. `None`, with nothing consumed, otherwise.
     ///
     /// Which pages those are (`rzs_kmap_page_being_filled`): the page's folio is
-    /// locked, not uptodate, mapped into no process and not a slab page (SLUB uses
-    /// the lock bit of its pages as `slab_lock`). That is the state the kernel
-    /// gives a folio it reads into, and no reader or writer but the I/O may touch
-    /// its contents in it: a swap-in folio (`swap_read_folio`, on the swap cache or
-    /// not) is locked and unmapped until `do_swap_page` maps it after the read; a
-    /// page-cache folio under read is locked and not uptodate, and every reader,
-    /// `mmap` fault and buffered writer waits for the lock or for uptodate. The
-    /// folio's lock holder is the read's issuer, who unlocks it only after the bio
-    /// completes, which is after `f`. User memory of an O_DIRECT read is never in
-    /// that state: `get_user_pages` pins only pages mapped into the process, and a
-    /// page mapped there is uptodate (anonymous folios are from allocation, file
-    /// folios before they are mapped); such pages, and any other, go through
-    /// [`BioData::copy_in`]. If `f` fails half-way the page holds a partial fill;
-    /// the caller then fails the bio, so it is never marked uptodate.
+    /// locked, not uptodate, mapped into no process, without private data and not a
+    /// slab page (SLUB uses the lock bit of its pages as `slab_lock`). This relies
+    /// on a rule of the kernel's, not on a check: whoever holds the lock of a folio
+    /// that is not uptodate and sends a read into it is the read's issuer, and
+    /// unlocks it only after the bio completes, which is after `f`; meanwhile every
+    /// reader, `mmap` fault and buffered writer waits for the lock or for uptodate.
+    /// A swap-in folio (`swap_read_folio`, on the swap cache or not) is locked and
+    /// unmapped until `do_swap_page` maps it after the read; a page-cache folio read
+    /// by `mpage_readahead`, iomap or `read_cache_folio` is locked by the reader. The
+    /// rule fails for buffer_heads: `sb_bread`/`bh_read` lock only the buffer, so the
+    /// folio's lock may be a writer's (`block_write_begin` of a buffered write to the
+    /// block device, copying into the page); those folios have private data and are
+    /// refused. User memory of an O_DIRECT read is never in the state: it is
+    /// uptodate (anonymous and shmem folios from allocation, file folios before they
+    /// can be mapped or pinned). Refused pages go through [`BioData::copy_in`]. If
+    /// `f` fails half-way the page holds a partial fill; the caller then fails the
+    /// bio, so it is never marked uptodate.
     pub(crate) fn with_filled_page<R>(&mut self, f: impl FnOnce(&mut [u8; PAGE_SIZE as usize]) -> R) -> Option<R> {
         let saved = self.iter;
         let p = match self.next_piece(PAGE_SIZE) {
@@ -767,7 +770,7 @@ impl BioData<'_> {
     }
 
     /// Fills the next `len` bytes of the bio with `word` repeated, in native byte
-    /// order: byte `k` of them is `word.to_ne_bytes()[k % 8]`, as
+    /// order: byte `k` of them is `word.to_ne_bytes()[k % size_of::<usize>()]`, as
     /// `rzs_core::page::fill` lays out a same-filled page. `EIO` if the bio has
     /// fewer left.
     pub(crate) fn fill(&mut self, word: usize, len: usize) -> Result {
