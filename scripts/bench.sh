@@ -71,8 +71,9 @@ export RZS_VM_MEM=${BENCH_VM_MEM:-512M}
 export RZS_VM_QEMU_OPTS="-cpu ${BENCH_CPU:-max,-erms,-fsrm}"
 # sleep=on: while the guest idles (it waits for the host's 9p file server), its clock
 # follows real time; with sleep=off it would jump to the next timer at once, and the
-# guest's own timeouts would expire during a slow host read. The workloads measured
-# keep a vCPU busy, so they count instructions either way.
+# guest's own timeouts would expire during a slow host read. fio and the one-process
+# swap workloads keep a vCPU busy and count instructions; the corpus fill (dd reads
+# its input from the host) and the two-process swap case also contain idle time.
 [ "$icount" = 1 ] && RZS_VM_QEMU_OPTS+=" -icount shift=0,sleep=on"
 log "booting $(basename "$kdir") in QEMU (TCG, $RZS_VM_MEM) for rzs vs zram; this takes a while"
 start=$(date +%s)
