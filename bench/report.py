@@ -4,7 +4,7 @@
 
     report.py OUT RESULTS
 
-OUT holds codec.json (rzs-codec-bench) and raw/ (bench/guest.sh: fio JSON, mm_stat
+OUT holds codec.json (rzs-codec-bench; absent for make bench-icount) and raw/ (bench/guest.sh: fio JSON, mm_stat
 snapshots, swap and table measurements, named DEV.REP.CASE). Every figure is the median
 over the repetitions, with min and max; a ratio rzs / zram is the median [min-max] of
 the per-repetition ratios (the devices alternate within each repetition).
@@ -275,7 +275,7 @@ for group in dict.fromkeys(c["group"] for c in cases.values()):
         if c["group"] == group:
             lines.append(f"| {name} | {c['unit']} | {cell(c, 'rzs')} | {cell(c, 'zram')} | {ratio_cell(c)} | {verdict(c)} |")
 if codec:
-    codec_lines = [
+    lines += [
         "",
         "## Codec in userspace (not what the kernel runs): lz4_flex 0.14.0 vs liblz4 "
         f"{codec['liblz4_version'] // 10000}.{codec['liblz4_version'] // 100 % 100}.{codec['liblz4_version'] % 100}",
@@ -292,7 +292,6 @@ if codec:
         "|---|---|---|---|---|---|---|",
     ]
     runs = [("lz4_flex (rzs)", codec)] + ([("lz4_flex (stock)", codec_stock)] if codec_stock else [])
-    lines += codec_lines
     for label, r in codec["results"].items():
         rows = [(n, doc_["results"][label]["lz4_flex"], doc_["results"][label]["flex_over_c"]) for n, doc_ in runs]
         rows.append(("liblz4", r["liblz4"], None))
