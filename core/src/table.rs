@@ -145,6 +145,7 @@ pub enum Entry {
 
 impl Entry {
     /// Decodes a flag byte and word.
+    #[inline]
     fn decode(flags: u16, word: u64) -> Entry {
         if flags & BACK == BACK {
             // Only `encode` writes these bits, from a valid `BackRef`. Decoding is
@@ -164,6 +165,7 @@ impl Entry {
     }
 
     /// Encodes into the kind flag bits and the word.
+    #[inline]
     fn encode(self) -> (u16, u64) {
         match self {
             Entry::Empty => (0, 0),
@@ -212,6 +214,7 @@ impl<'a> SlotTable<'a> {
     ///
     /// Returns `None` if `index` is out of range. Never lock a second slot while
     /// holding one unless every caller locks in the same (ascending) order.
+    #[inline]
     pub fn lock(&self, index: usize) -> Option<SlotGuard<'a>> {
         let (word, flags) = self.slot(index)?;
         let mut cur = flags.load(Ordering::Relaxed);
@@ -232,6 +235,7 @@ impl<'a> SlotTable<'a> {
     /// Locks slot `index` if it is free.
     ///
     /// Returns `None` if `index` is out of range or the slot is already locked.
+    #[inline]
     pub fn try_lock(&self, index: usize) -> Option<SlotGuard<'a>> {
         let (word, flags) = self.slot(index)?;
         if flags.fetch_or(LOCK, Ordering::Acquire) & LOCK != 0 {
@@ -242,6 +246,7 @@ impl<'a> SlotTable<'a> {
         Some(SlotGuard { word, flags, index })
     }
 
+    #[inline]
     fn slot(&self, index: usize) -> Option<(&'a AtomicU64, &'a AtomicU16)> {
         Some((self.words.get(index)?, self.flags.get(index)?))
     }
@@ -257,6 +262,7 @@ pub struct SlotGuard<'a> {
 
 impl SlotGuard<'_> {
     /// What the slot holds.
+    #[inline]
     pub fn get(&self) -> Entry {
         Entry::decode(
             self.flags.load(Ordering::Relaxed),
@@ -266,6 +272,7 @@ impl SlotGuard<'_> {
 
     /// Stores `e` and returns the previous entry (whose object, if any, the caller
     /// now owns and must free).
+    #[inline]
     pub fn set(&mut self, e: Entry) -> Entry {
         let old = self.get();
         let (kind, word) = e.encode();
@@ -279,6 +286,7 @@ impl SlotGuard<'_> {
     /// Marks the slot for writeback. The mark stays until the next [`set`].
     ///
     /// [`set`]: SlotGuard::set
+    #[inline]
     pub fn mark(&mut self) {
         let f = self.flags.load(Ordering::Relaxed);
         // As in `set`: only LOCK (already set) may change under us.

@@ -484,6 +484,7 @@ impl Clock {
     }
 
     /// The current epoch: what an access stamps.
+    #[inline]
     pub fn now(&self) -> u8 {
         self.epoch.load(Ordering::Relaxed)
     }
@@ -500,6 +501,7 @@ impl Clock {
 
     /// Records an access in `stamp`. A plain relaxed store: racing a clamp, the
     /// later write wins, and either value is a valid stamp.
+    #[inline]
     pub fn touch(&self, stamp: &AtomicU8) {
         let now = self.now();
         // Skip the store when it would change nothing: no cache line is dirtied
