@@ -703,10 +703,16 @@ impl BioData<'_> {
     /// block device, copying into the page); those folios have private data and are
     /// refused. User memory of an O_DIRECT read is never in the state: it is
     /// uptodate (anonymous and shmem folios from allocation, file folios before they
-    /// can be mapped or pinned). Refused pages go through [`BioData::copy_in`]. If
-    /// `f` fails half-way the page holds a partial fill; the caller then fails the
-    /// bio, so it is never marked uptodate.
+    /// can be mapped or pinned); a bio of pages pinned from user memory
+    /// (`BIO_PAGE_PINNED`, set by `bio_iov_iter_get_pages`) is refused before any
+    /// page is looked at, which spares O_DIRECT reads the walk and the folio test.
+    /// Refused pages go through [`BioData::copy_in`]. If `f` fails half-way the page
+    /// holds a partial fill; the caller then fails the bio, so it is never marked
+    /// uptodate.
     pub(crate) fn with_filled_page<R>(&mut self, f: impl FnOnce(&mut [u8; PAGE_SIZE as usize]) -> R) -> Option<R> {
+        if self.bio.bi_flags & (1 << bindings::BIO_PAGE_PINNED) != 0 {
+            return None;
+        }
         let saved = self.iter;
         let p = match self.next_piece(PAGE_SIZE) {
             Some(p) if p.offset == 0 && p.len == PAGE_SIZE => p,
