@@ -642,6 +642,19 @@ impl BioData<'_> {
         Some(Piece { page, offset, len })
     }
 
+    /// Takes the next piece if it is a whole page; `None`, with nothing consumed,
+    /// otherwise.
+    fn next_whole_page(&mut self) -> Option<Piece> {
+        let saved = self.iter;
+        match self.next_piece(PAGE_SIZE) {
+            Some(p) if p.offset == 0 && p.len == PAGE_SIZE => Some(p),
+            _ => {
+                self.iter = saved;
+                None
+            }
+        }
+    }
+
     /// Hands the next page of the bio to `f` in place, without copying it, if the
     /// bio is a stable swap write ([`Bio::write_data`]) and its next piece is a
     /// whole page; then advances past it. `None`, with nothing consumed, otherwise.
@@ -663,14 +676,7 @@ impl BioData<'_> {
         if !self.stable {
             return None;
         }
-        let saved = self.iter;
-        let p = match self.next_piece(PAGE_SIZE) {
-            Some(p) if p.offset == 0 && p.len == PAGE_SIZE => p,
-            _ => {
-                self.iter = saved;
-                return None;
-            }
-        };
+        let p = self.next_whole_page()?;
         // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
         // it; `kmap_local_page` maps all of it until the matching unmap below.
         let addr = unsafe { ffi::rzs_kmap_local_page(p.page) };
@@ -714,13 +720,7 @@ impl BioData<'_> {
             return None;
         }
         let saved = self.iter;
-        let p = match self.next_piece(PAGE_SIZE) {
-            Some(p) if p.offset == 0 && p.len == PAGE_SIZE => p,
-            _ => {
-                self.iter = saved;
-                return None;
-            }
-        };
+        let p = self.next_whole_page()?;
         // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
         // it; the helper only reads its folio's flags and map count, and maps all of
         // the page until the matching unmap below when it returns non-null.
