@@ -98,7 +98,9 @@ fi
 # unlocks the -Z flags cargo-fuzz passes to the stable compiler.
 log "building the fuzz targets (cargo-fuzz $CARGO_FUZZ_VERSION, sanitizer: $sanitizer, $("$rustc" --version))"
 blog=$out/build.log
-if ! (cd "$ws/fuzz" && RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir "$ws/fuzz" -O -a \
+# --cfg rzs_volatile_intrinsics: rzs-core's volatile accesses as Kbuild builds them
+# (core/src/racy.rs); cargo-fuzz appends RUSTFLAGS to its own flags.
+if ! (cd "$ws/fuzz" && RUSTC_BOOTSTRAP=1 RUSTFLAGS="${RUSTFLAGS:-} --cfg rzs_volatile_intrinsics" cargo fuzz build --fuzz-dir "$ws/fuzz" -O -a \
 	--sanitizer "$sanitizer" --target "$host" --target-dir "$ws/fuzz/target" >"$blog" 2>&1); then
 	not_ok_all "cargo fuzz build failed" "$blog"
 fi

@@ -70,6 +70,13 @@ if [ -z "${RZS_GUEST_ONLY:-}" ]; then
 	if (cd "$root" && cargo clippy --workspace --all-targets --locked -q -- -D warnings >"$out.clippy.log" 2>&1); then
 		count pass; echo "ok - cargo clippy -D warnings"
 	else count fail "cargo clippy -D warnings"; echo "not ok - cargo clippy -D warnings"; sed 's/^/# /' "$out.clippy.log" | head -n 30; fi
+	# rzs-core's code for the patched codec (feature patched-codec: what the module
+	# ships, such as codec::decompress_racy) is compiled only against the patched crate.
+	if slow; then
+		if ws=$("$root/scripts/patched-ws.sh") && (cd "$ws" && cargo clippy -p rzs-core --all-targets --features patched-codec -q -- -D warnings >"$out.clippy-patched.log" 2>&1); then
+			count pass; echo "ok - cargo clippy -D warnings (rzs-core, patched lz4_flex)"
+		else count fail "cargo clippy (patched)"; echo "not ok - cargo clippy -D warnings (rzs-core, patched lz4_flex)"; sed 's/^/# /' "$out.clippy-patched.log" | head -n 30; fi
+	fi
 
 	if slow; then
 		fuzz_secs=${RZS_FUZZ_SECONDS:-20}

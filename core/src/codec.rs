@@ -107,6 +107,23 @@ pub fn decompress(src: &[u8], page: &mut Page) -> Result<(), DecodeError> {
     }
 }
 
+/// Decodes lz4 block data that must expand to exactly one page into `page`, which
+/// someone else may write meanwhile (an O_DIRECT read's user page). The same decoder
+/// as [`decompress`]'s, through volatile accesses (`crate::racy`); with no one else
+/// writing, the same result. If someone does, the page holds garbage and the result
+/// is still `Ok` or an error, never an access outside `src` or the page.
+#[cfg(feature = "patched-codec")]
+pub fn decompress_racy(
+    src: &[u8],
+    page: &mut crate::racy::RacyPage<'_>,
+) -> Result<(), DecodeError> {
+    match lz4_flex::block::decompress_into_output(src, page) {
+        Ok(PAGE_SIZE) => Ok(()),
+        Ok(n) => Err(DecodeError::WrongLength(n)),
+        Err(_) => Err(DecodeError::Corrupt),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,5 +446,130 @@ mod tests {
             compressed > 0 && raced > 0,
             "{compressed} compressed, {raced} raced"
         );
+    }
+
+    /// Streams of every sample page, valid and corrupted, and every prefix of
+    /// one: [`decompress_racy`] gives [`decompress`]'s result and leaves the page
+    /// byte for byte as `decompress` leaves its own (the bytes a failed decode wrote
+    /// included).
+    #[test]
+    #[cfg(feature = "patched-codec")]
+    fn decompress_racy_decodes_as_decompress() {
+        use crate::racy::RacyPage;
+        let check = |enc: &[u8]| {
+            let mut want = [0x5Au8; PAGE_SIZE];
+            let mut got = [0x5Au8; PAGE_SIZE];
+            let want_r = decompress(enc, &mut want);
+            let got_r = decompress_racy(enc, &mut RacyPage::from_page(&mut got));
+            assert_eq!(got_r, want_r);
+            assert!(got == want, "bytes differ for {enc:?}");
+        };
+        let mut c = compressor();
+        let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+        for page in sample_pages() {
+            let Encoded::Compressed(enc) = c.compress_max(&page, PAGE_SIZE - 1) else {
+                continue;
+            };
+            let enc = enc.to_vec();
+            check(&enc);
+            let mut out = [0u8; PAGE_SIZE];
+            decompress_racy(&enc, &mut RacyPage::from_page(&mut out)).unwrap();
+            assert!(out == page);
+            for cut in (0..enc.len()).step_by(7) {
+                check(&enc[..cut]);
+            }
+            for _ in 0..200 {
+                let mut bad = enc.clone();
+                for _ in 0..1 + rng.below(3) {
+                    let at = rng.below(bad.len());
+                    bad[at] = rng.next() as u8;
+                }
+                check(&bad);
+            }
+        }
+    }
+
+    /// The page an O_DIRECT read decodes into may be written by another thread of
+    /// the user meanwhile. Whatever it writes, a valid stream still decodes (`Ok`):
+    /// the decoder's positions come from the stream, never from bytes it reads back
+    /// from the page. Another thread rewrites spans of the page while this one
+    /// decodes into it, until enough decodes saw their output changed.
+    ///
+    /// As in `compress_survives_input_changing_under_it`, the race is the point: the
+    /// writer's volatile stores race with the decoder's volatile accesses.
+    #[test]
+    #[cfg(feature = "patched-codec")]
+    fn decompress_racy_survives_the_page_changing_under_it() {
+        use crate::racy::RacyPage;
+        use std::cell::UnsafeCell;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        struct Shared(UnsafeCell<Page>);
+        // SAFETY: see the test's documentation: the race is the point.
+        unsafe impl Sync for Shared {}
+        impl Shared {
+            fn ptr(&self) -> *mut u8 {
+                self.0.get().cast()
+            }
+        }
+
+        let mut c = compressor();
+        let streams: std::vec::Vec<(Page, std::vec::Vec<u8>)> = sample_pages()
+            .into_iter()
+            .filter_map(|p| match c.compress_max(&p, PAGE_SIZE - 1) {
+                Encoded::Compressed(e) => Some((p, e.to_vec())),
+                Encoded::Incompressible => None,
+            })
+            .collect();
+        assert!(streams.len() > 3);
+        let shared = Shared(UnsafeCell::new([0; PAGE_SIZE]));
+        let stop = AtomicBool::new(false);
+        let started = AtomicBool::new(false);
+        let (mut decoded, mut raced) = (0u32, 0u32);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+                started.store(true, Ordering::Relaxed);
+                while !stop.load(Ordering::Relaxed) {
+                    let at = rng.below(PAGE_SIZE);
+                    let len = rng.below(PAGE_SIZE - at + 1).min(256);
+                    let v = rng.next() as u8;
+                    for i in 0..len {
+                        // SAFETY: `at + i < PAGE_SIZE`, inside the page.
+                        unsafe { shared.ptr().add(at + i).write_volatile(v) };
+                    }
+                }
+            });
+            struct StopOnDrop<'a>(&'a AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _stop = StopOnDrop(&stop);
+            while !started.load(Ordering::Relaxed) {
+                std::thread::yield_now();
+            }
+            for round in 0..200_000 {
+                if raced >= 1000 {
+                    break;
+                }
+                let (page, enc) = &streams[round % streams.len()];
+                // SAFETY: the page is valid for `PAGE_SIZE` bytes for the whole
+                // scope, and no reference to it exists (only raw accesses).
+                let mut racy =
+                    unsafe { RacyPage::new(core::ptr::NonNull::new(shared.ptr()).unwrap()) };
+                assert_eq!(
+                    decompress_racy(enc, &mut racy),
+                    Ok(()),
+                    "a valid stream must decode whatever the page holds"
+                );
+                decoded += 1;
+                if racy.snapshot() != *page {
+                    raced += 1;
+                }
+            }
+        });
+        assert!(decoded > 0 && raced > 0, "{decoded} decoded, {raced} raced");
     }
 }

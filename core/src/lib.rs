@@ -6,6 +6,13 @@
 //! same code in userspace.
 
 #![no_std]
+// The kernel build's volatile accesses (`racy`); the kernel's rustc allows unstable
+// features (the kernel build sets RUSTC_BOOTSTRAP=1), as does the fuzzing build.
+#![cfg_attr(
+    rzs_volatile_intrinsics,
+    feature(core_intrinsics),
+    allow(internal_features)
+)]
 // Non-test code must not unwrap; unit tests (cfg(test)) may.
 #![cfg_attr(not(test), forbid(clippy::unwrap_used, clippy::expect_used))]
 
@@ -15,6 +22,7 @@ extern crate std;
 pub mod abi;
 pub mod codec;
 pub mod page;
+pub mod racy;
 pub mod size;
 pub mod stats;
 pub mod table;

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A page that someone else may write while rzs fills it.
+//!
+//! An O_DIRECT read fills pages of user memory, which another thread of the user may
+//! read or write during the read. Lending such a page to Rust code as a `&mut [u8]`
+//! would promise the compiler an exclusive access that does not exist. The driver
+//! used to decode into a page of its own and copy it out with the kernel's `memcpy`
+//! (a second pass over the page); [`RacyPage`] lets the decoder write straight into
+//! the user's page instead, as zram's C decoder does, through accesses that make no
+//! such promise: volatile loads and stores, the `READ_ONCE`/`WRITE_ONCE` of the
+//! kernel's memory model, of 8 bytes where it can and of 4, 2 or 1 byte for the rest.
+//!
+//! What a racing writer can do is change bytes the decoder wrote, or reads back to
+//! copy a match from. The page then holds garbage, as it would with zram (and as any
+//! read into memory that is written during it may); nothing else follows from it,
+//! because lz4_flex's decoder derives every position and length from the input and
+//! its own counts, never from bytes it reads back (`DecodeOutput`'s contract, patch
+//! 0008 in `scripts/patches/crates/`).
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use crate::PAGE_SIZE;
+
+/// Volatile accesses at any alignment, one access per call.
+///
+/// The kernel build (Kbuild passes `--cfg rzs_volatile_intrinsics`, as does the
+/// fuzzing build) uses the compiler's unaligned volatile intrinsics: one `mov` of 8
+/// bytes on x86-64. Stable Rust, which the userspace tests use, has no such function,
+/// so there a `#[repr(packed)]` wrapper makes the same single access of the same
+/// width, at the cost of a copy through the stack.
+#[cfg(rzs_volatile_intrinsics)]
+mod vol {
+    /// # Safety
+    ///
+    /// `p` is valid for a read of `size_of::<T>()` bytes (any alignment).
+    #[inline(always)]
+    pub(super) unsafe fn load<T: Copy>(p: *const T) -> T {
+        // SAFETY: per the contract; the intrinsic requires no alignment.
+        unsafe { core::intrinsics::unaligned_volatile_load(p) }
+    }
+
+    /// # Safety
+    ///
+    /// `p` is valid for a write of `size_of::<T>()` bytes (any alignment).
+    #[inline(always)]
+    pub(super) unsafe fn store<T: Copy>(p: *mut T, v: T) {
+        // SAFETY: per the contract; the intrinsic requires no alignment.
+        unsafe { core::intrinsics::unaligned_volatile_store(p, v) }
+    }
+}
+
+#[cfg(not(rzs_volatile_intrinsics))]
+mod vol {
+    /// `T` at alignment 1.
+    #[repr(C, packed)]
+    #[derive(Clone, Copy)]
+    struct Unaligned<T>(T);
+
+    /// # Safety
+    ///
+    /// `p` is valid for a read of `size_of::<T>()` bytes (any alignment).
+    #[inline(always)]
+    pub(super) unsafe fn load<T: Copy>(p: *const T) -> T {
+        // SAFETY: per the contract; `Unaligned<T>` has `T`'s size and alignment 1, so
+        // any `p` is aligned for it.
+        unsafe { core::ptr::read_volatile(p.cast::<Unaligned<T>>()).0 }
+    }
+
+    /// # Safety
+    ///
+    /// `p` is valid for a write of `size_of::<T>()` bytes (any alignment).
+    #[inline(always)]
+    pub(super) unsafe fn store<T: Copy>(p: *mut T, v: T) {
+        // SAFETY: as in `load`.
+        unsafe { core::ptr::write_volatile(p.cast::<Unaligned<T>>(), Unaligned(v)) }
+    }
+}
+
+/// One page of memory that others may read or write while it is in use here.
+///
+/// # Invariants
+///
+/// `base` is valid for reads and writes of `PAGE_SIZE` bytes for `'a`, and during
+/// `'a` no Rust reference to any of those bytes exists: everything else that touches
+/// them does so outside Rust (user space, the kernel's C copy routines).
+pub struct RacyPage<'a> {
+    base: NonNull<u8>,
+    _page: PhantomData<&'a mut [u8; PAGE_SIZE]>,
+}
+
+impl<'a> RacyPage<'a> {
+    /// The page at `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` is valid for reads and writes of `PAGE_SIZE` bytes for `'a` (any
+    /// alignment), and no Rust reference to any of those bytes exists during `'a`.
+    pub unsafe fn new(base: NonNull<u8>) -> Self {
+        // INVARIANT: per the contract.
+        Self {
+            base,
+            _page: PhantomData,
+        }
+    }
+
+    /// A page of ours, through the same accesses (tests and benchmarks).
+    pub fn from_page(page: &'a mut [u8; PAGE_SIZE]) -> Self {
+        // SAFETY: the exclusive borrow makes the page valid for reads and writes for
+        // `'a`, and no other reference to it can exist while it lasts.
+        unsafe { Self::new(NonNull::from(page).cast()) }
+    }
+
+    /// Whether `n` bytes from `pos` lie within the page.
+    #[inline(always)]
+    fn fits(pos: usize, n: usize) -> bool {
+        pos <= PAGE_SIZE && n <= PAGE_SIZE - pos
+    }
+
+    /// Reads the `out.len()` bytes at `pos` into `out`; `false`, with nothing read,
+    /// if they do not all lie within the page.
+    #[inline(always)]
+    pub fn read(&self, pos: usize, out: &mut [u8]) -> bool {
+        let fits = Self::fits(pos, out.len());
+        if fits {
+            self.read_at(pos, out);
+        }
+        fits
+    }
+
+    /// Writes `bytes` at `pos`; `false`, with nothing written, if they do not all
+    /// lie within the page.
+    #[inline(always)]
+    pub fn write(&mut self, pos: usize, bytes: &[u8]) -> bool {
+        let fits = Self::fits(pos, bytes.len());
+        if fits {
+            self.write_at(pos, bytes);
+        }
+        fits
+    }
+
+    /// Reads `out.len()` bytes at `pos`, which the caller has checked lie within the
+    /// page: 8 bytes at a time, then 4, 2 and 1.
+    #[inline(always)]
+    fn read_at(&self, pos: usize, out: &mut [u8]) {
+        let mut done = 0;
+        while let Some(chunk) = out.get_mut(done..done + 8) {
+            // SAFETY: `pos + done + 8 <= pos + out.len()`, within the page (caller);
+            // the page is valid for reads and no reference covers it (invariant).
+            let w = unsafe { vol::load(self.base.as_ptr().add(pos + done).cast::<u64>()) };
+            chunk.copy_from_slice(&w.to_ne_bytes());
+            done += 8;
+        }
+        if let Some(chunk) = out.get_mut(done..done + 4) {
+            // SAFETY: as above, for 4 bytes.
+            let w = unsafe { vol::load(self.base.as_ptr().add(pos + done).cast::<u32>()) };
+            chunk.copy_from_slice(&w.to_ne_bytes());
+            done += 4;
+        }
+        if let Some(chunk) = out.get_mut(done..done + 2) {
+            // SAFETY: as above, for 2 bytes.
+            let w = unsafe { vol::load(self.base.as_ptr().add(pos + done).cast::<u16>()) };
+            chunk.copy_from_slice(&w.to_ne_bytes());
+            done += 2;
+        }
+        if let Some(b) = out.get_mut(done) {
+            // SAFETY: as above, for 1 byte.
+            *b = unsafe { vol::load(self.base.as_ptr().add(pos + done)) };
+        }
+    }
+
+    /// Writes `bytes` at `pos`, which the caller has checked lie within the page: 8
+    /// bytes at a time, then 4, 2 and 1.
+    #[inline(always)]
+    fn write_at(&mut self, pos: usize, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        let mut at = pos;
+        for c in &mut chunks {
+            let mut w = [0; 8];
+            w.copy_from_slice(c);
+            // SAFETY: `at + 8 <= pos + bytes.len()`, within the page (caller); the page
+            // is valid for writes and no reference covers it (invariant).
+            unsafe {
+                vol::store(
+                    self.base.as_ptr().add(at).cast::<u64>(),
+                    u64::from_ne_bytes(w),
+                )
+            };
+            at += 8;
+        }
+        let mut rest = chunks.remainder();
+        if let (Some(c), Some(tail)) = (rest.get(..4), rest.get(4..)) {
+            let mut w = [0; 4];
+            w.copy_from_slice(c);
+            // SAFETY: as above, for 4 bytes.
+            unsafe {
+                vol::store(
+                    self.base.as_ptr().add(at).cast::<u32>(),
+                    u32::from_ne_bytes(w),
+                )
+            };
+            at += 4;
+            rest = tail;
+        }
+        if let (Some(c), Some(tail)) = (rest.get(..2), rest.get(2..)) {
+            let mut w = [0; 2];
+            w.copy_from_slice(c);
+            // SAFETY: as above, for 2 bytes.
+            unsafe {
+                vol::store(
+                    self.base.as_ptr().add(at).cast::<u16>(),
+                    u16::from_ne_bytes(w),
+                )
+            };
+            at += 2;
+            rest = tail;
+        }
+        if let Some(&b) = rest.first() {
+            // SAFETY: as above, for 1 byte.
+            unsafe { vol::store(self.base.as_ptr().add(at), b) };
+        }
+    }
+
+    /// A copy of the page as it is now (tests).
+    pub fn snapshot(&self) -> [u8; PAGE_SIZE] {
+        let mut p = [0; PAGE_SIZE];
+        self.read_at(0, &mut p);
+        p
+    }
+}
+
+/// The decoder's output (`lz4_flex`'s `DecodeOutput`, patch 0008). The decoder keeps
+/// to `0..PAGE_SIZE`; an access outside it is a bug there, which reads zeros and
+/// writes nothing here (and fails a debug build, such as the tests and the fuzzer),
+/// so it cannot reach past the page in any build.
+#[cfg(feature = "patched-codec")]
+impl lz4_flex::block::DecodeOutput for RacyPage<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        PAGE_SIZE
+    }
+
+    #[inline(always)]
+    fn load<const N: usize>(&self, pos: usize) -> [u8; N] {
+        let mut v = [0; N];
+        let fits = self.read(pos, &mut v);
+        debug_assert!(fits, "load of {N} bytes at {pos}");
+        v
+    }
+
+    #[inline(always)]
+    fn store<const N: usize>(&mut self, pos: usize, bytes: &[u8; N]) {
+        self.store_slice(pos, bytes);
+    }
+
+    #[inline(always)]
+    fn store_slice(&mut self, pos: usize, bytes: &[u8]) {
+        let fits = self.write(pos, bytes);
+        debug_assert!(fits, "store of {} bytes at {pos}", bytes.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every length and position of a write lands exactly where asked, and a read
+    /// gives back what is there, through the 8-4-2-1 splits.
+    #[test]
+    fn reads_and_writes_land_where_asked() {
+        let mut page = [0xEEu8; PAGE_SIZE];
+        let mut model = page;
+        let mut r = RacyPage::from_page(&mut page);
+        let mut k = 0u8;
+        for pos in (0..40).chain(PAGE_SIZE - 40..PAGE_SIZE) {
+            for len in 0..=(PAGE_SIZE - pos).min(33) {
+                let bytes: std::vec::Vec<u8> = (0..len)
+                    .map(|_| {
+                        k = k.wrapping_mul(31).wrapping_add(7);
+                        k
+                    })
+                    .collect();
+                assert!(r.write(pos, &bytes));
+                model[pos..pos + len].copy_from_slice(&bytes);
+                let mut back = std::vec![0; len];
+                assert!(r.read(pos, &mut back));
+                assert_eq!(back, bytes, "pos {pos} len {len}");
+            }
+        }
+        assert_eq!(r.snapshot(), model);
+    }
+
+    /// An access that reaches past the page does nothing.
+    #[test]
+    fn accesses_past_the_page_are_refused() {
+        let mut page = [7u8; PAGE_SIZE];
+        let mut r = RacyPage::from_page(&mut page);
+        assert!(!r.write(PAGE_SIZE - 3, &[1, 2, 3, 4]));
+        assert!(!r.write(usize::MAX, &[1]));
+        assert!(r.write(PAGE_SIZE, &[]));
+        let mut out = [9u8; 4];
+        assert!(!r.read(PAGE_SIZE - 3, &mut out));
+        assert_eq!(out, [9; 4]);
+        assert!(r.snapshot().iter().all(|&b| b == 7));
+    }
+}
