@@ -13,6 +13,7 @@ use kernel::uaccess::UserSlice;
 use kernel::{fmt, new_mutex};
 
 use rzs_core::abi::{self, DeviceState, RzsStats};
+use rzs_core::codec;
 use rzs_core::page::Page;
 use rzs_core::stats::{Hot, Stats};
 use rzs_core::table::SlotTable;
@@ -646,7 +647,8 @@ impl Device {
 }
 
 /// A read's pages go into the bio: same-filled and raw pages straight in, decoded
-/// pages in place where only the read may touch the page, else by a copy from the
+/// pages in place (as a `&mut Page` where only the read may touch the page, else
+/// through volatile accesses), and pieces smaller than a page by a copy from the
 /// workspace.
 impl PageSink for BioData<'_> {
     fn fill(&mut self, word: usize) -> core::result::Result<(), StoreError> {
@@ -659,6 +661,10 @@ impl PageSink for BioData<'_> {
 
     fn with_own_page<R>(&mut self, f: impl FnOnce(&mut Page) -> R) -> Option<R> {
         self.with_filled_page(f)
+    }
+
+    fn decode(&mut self, src: &[u8]) -> Option<core::result::Result<(), StoreError>> {
+        self.with_racy_page(|page| codec::decompress_racy(src, page).map_err(|_| StoreError::Corrupt))
     }
 }
 

@@ -164,6 +164,10 @@ pub(crate) trait PageSink {
     /// Lends the page to `f` to write in place, if no one else may see it before
     /// the read completes (`None`, nothing consumed, otherwise).
     fn with_own_page<R>(&mut self, f: impl FnOnce(&mut Page) -> R) -> Option<R>;
+    /// Decodes the lz4 data `src` (one page) straight into the page, whoever else
+    /// may write it meanwhile; `None`, nothing consumed, if the sink cannot take a
+    /// whole page in place. Callable under a slot's lock: must not sleep.
+    fn decode(&mut self, src: &[u8]) -> Option<core::result::Result<(), StoreError>>;
 }
 
 /// How [`Store::read`] serves a page without the workspace.
@@ -772,17 +776,18 @@ impl Store {
     /// page on the backing device is then read into it after the lock is dropped,
     /// which may sleep: the mapping is a `kmap_local` one, which allows that).
     /// Any other (O_DIRECT into user memory, which someone else may write) is never
-    /// lent as a `&mut`: empty and same-filled pages are filled, and raw pages
-    /// copied, straight into it, as zram does, and only a compressed page goes
-    /// through this CPU's workspace, decoded there and copied out (taking the slot's
-    /// lock a second time: the workspace cannot be waited for under it).
+    /// lent as a `&mut`: empty and same-filled pages are filled, raw pages copied,
+    /// and compressed pages decoded, straight into it under the slot's one lock, as
+    /// zram does (the decoder through volatile accesses: `PageSink::decode`). Only
+    /// a page on the backing device, or a bio piece smaller than a page, goes
+    /// through this CPU's workspace and is copied out (taking the slot's lock a
+    /// second time: the workspace cannot be waited for under it).
     ///
     /// Guest instructions per 4 KiB fio read (`-icount`), against 188394a, where
     /// every page went through the workspace: page-cache read of compressed pages
     /// 11.8k -> 10.1k, O_DIRECT zero pages 5.6k -> 3.6k, O_DIRECT corpus pages 15.4k
-    /// -> 14.8k, O_DIRECT compressed pages 8.6k -> 8.6k (the second lock of the slot
-    /// and the copy out of the workspace remain; the own-page test is skipped for
-    /// pinned user pages).
+    /// -> 14.8k, O_DIRECT compressed pages 8.6k -> 8.6k (the own-page test is skipped
+    /// for pinned user pages) -> DECODE_DIRECT.
     pub(crate) fn read(&self, index: usize, out: &mut impl PageSink, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         // A page only this read may touch: everything straight into it, one lock.
         if let Some(r) = out.with_own_page(|page| self.load(index, page, ctx)) {
@@ -797,7 +802,13 @@ impl Store {
                 Some(Some(r)) => Direct::Done(r),
                 _ => Direct::Done(Err(StoreError::Corrupt)),
             },
-            View::Object(_) | View::Backed(_) => Direct::No,
+            View::Object(_) => match s.read(|src| out.decode(src)) {
+                Some(Some(r)) => Direct::Done(r),
+                // Not a whole page of the bio: through the workspace.
+                Some(None) => Direct::No,
+                None => Direct::Done(Err(StoreError::Corrupt)),
+            },
+            View::Backed(_) => Direct::No,
         };
         // A fill needs no lock: the value was the slot's at one instant, as a read
         // racing a write of the same page may return either.

@@ -14,10 +14,13 @@
 //! write completes ([`BioData::with_stable_page`] lends it read-only, in place), and
 //! a page the read fills that nobody else may touch until the read completes, a
 //! swap-in or page-cache folio under read ([`BioData::with_filled_page`] lends it
-//! writable, in place).
+//! writable, in place). Any other whole page a read fills, user memory included, can
+//! be filled in place through volatile accesses only ([`BioData::with_racy_page`]:
+//! a `RacyPage`, never a reference).
 
 use core::ptr::NonNull;
 use kernel::ffi::c_void;
+use rzs_core::racy::RacyPage;
 
 use kernel::bindings;
 use kernel::error::{code, from_err_ptr, from_result, to_result, Error, Result};
@@ -737,6 +740,36 @@ impl BioData<'_> {
         let r = f(unsafe { &mut *(addr as *mut [u8; PAGE_SIZE as usize]) });
         // SAFETY: `addr` came from `rzs_kmap_page_being_filled(p.page)` in this
         // context and is unmapped once; the helper also flushes the data cache.
+        unsafe { ffi::rzs_kunmap_filled(p.page, addr) };
+        Some(r)
+    }
+
+    /// Hands the next page of a read bio to `f` to fill in place as a [`RacyPage`],
+    /// which others may read or write meanwhile (user memory of an O_DIRECT read), if
+    /// the next piece is a whole page; then advances past it. `None`, with nothing
+    /// consumed, otherwise. Never sleeps: callable under a slot's lock. As in
+    /// [`BioData::with_filled_page`], a failed `f` leaves a partial fill, and the
+    /// caller then fails the bio.
+    pub(crate) fn with_racy_page<R>(&mut self, f: impl FnOnce(&mut RacyPage<'_>) -> R) -> Option<R> {
+        let saved = self.iter;
+        let p = self.next_whole_page()?;
+        // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
+        // it; `kmap_local_page` maps all of it until the matching unmap below.
+        let addr = unsafe { ffi::rzs_kmap_local_page(p.page) };
+        let Some(base) = NonNull::new(addr.cast::<u8>()) else {
+            // Not a mapping (kmap_local_page does not fail): nothing to unmap.
+            self.iter = saved;
+            return None;
+        };
+        // SAFETY: `base` maps `PAGE_SIZE` readable and writable bytes until the unmap
+        // below, after `f` returns; `racy` cannot outlive `f`'s call (`R` does not
+        // borrow it). No Rust reference to the page exists: rzs makes none (the bio's
+        // pages are reached only through this type's methods), and whoever else uses
+        // it (the user, C code) does so outside Rust.
+        let mut racy = unsafe { RacyPage::new(base) };
+        let r = f(&mut racy);
+        // SAFETY: `addr` came from `rzs_kmap_local_page(p.page)` in this context and
+        // is unmapped once; the helper also flushes the data cache of the page.
         unsafe { ffi::rzs_kunmap_filled(p.page, addr) };
         Some(r)
     }

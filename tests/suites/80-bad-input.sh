@@ -49,7 +49,7 @@ for i in range(int(sys.argv[1])):
 " "$2" | if [ -b "$1" ]; then dd of="$1" bs=4096 oflag=direct status=none; else cat >"$1"; fi
 }
 
-plan 44
+plan 46
 ok "insmod num_devices=2 disksize=64M" load_rzs num_devices=2 disksize=64M
 check "[ \"\$(cat /sys/module/rzs/parameters/debug_corrupt)\" = N ]" "debug_corrupt is off by default"
 ok "write 4096 pages to rzs0" seed_pages /dev/rzs0 4096
@@ -165,6 +165,15 @@ diag "read of page 5: $err"
 check "[ $rc != 0 ] && grep -q 'Input/output error' <<<'$err'" "reading the corrupt page fails with EIO"
 fr=$(($(stat /dev/rzs0 failed_reads) - fr0))
 check "[ $fr = 1 ]" "and failed_reads counts it ($fr)"
+# The O_DIRECT read above decodes into the user's page (BioData::with_racy_page); a
+# buffered read decodes into the page-cache folio (with_filled_page, Store::load).
+fr0=$(stat /dev/rzs0 failed_reads)
+err=$(echo 3 >/proc/sys/vm/drop_caches && dd if=/dev/rzs0 of=/dev/null bs=4096 skip=5 count=1 status=none 2>&1)
+rc=$?
+diag "buffered read of page 5: $err"
+check "[ $rc != 0 ] && grep -q 'Input/output error' <<<'$err'" "a buffered read of the corrupt page fails with EIO too"
+fr=$(($(stat /dev/rzs0 failed_reads) - fr0))
+check "[ $fr -ge 1 ]" "and failed_reads counts it ($fr)"
 check "cmp -s <(page /dev/rzs0 6) <(dd if=$T/seed16 bs=4096 skip=6 count=1 status=none)" "the neighbouring page is intact"
 fails "a random (raw) page cannot be corrupted: EINVAL" sh -c 'echo 0 >/sys/block/rzs0/debug_corrupt'
 ok "rewrite the corrupt page" dd if=$T/seed16 of=/dev/rzs0 bs=4096 skip=5 seek=5 count=1 oflag=direct status=none
