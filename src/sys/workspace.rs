@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Per-CPU compression workspaces.
 //!
-//! A writer (and a reader, for its bounce page) needs an lz4 hash table, an output
+//! A writer (and a reader whose page cannot be filled in place: a page on the
+//! backing device, a bio piece smaller than a page) needs an lz4 hash table, an output
 //! buffer and a page of scratch: 25 KiB, too big for the kernel stack and too costly
 //! to allocate per page. A device keeps one [`Workspace`] per possible CPU, each under
 //! its own mutex, and an I/O takes the one of the CPU it runs on. As in zram since
@@ -28,7 +29,7 @@ pub(crate) struct Workspace {
     pub(crate) comp: Compressor,
     /// A page rzs owns: the stable snapshot of a page being written (the source may
     /// change during the write: O_DIRECT from user memory), and the page a read
-    /// decodes into before it is copied out to the bio.
+    /// that cannot decode in place decodes into before it is copied out to the bio.
     pub(crate) page: Page,
 }
 
