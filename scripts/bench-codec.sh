@@ -91,7 +91,7 @@ kbuild_rustc() {
 # rzs_core.o, then the shim against them; all under prefix v<N>_.
 variants=()
 variant() {
-	local name=$1 src=$2 n=${#variants[@]} d=$out/v${#variants[@]} lib flags="" f
+	local name=$1 src=$2 n=${#variants[@]} d=$out/v${#variants[@]} lib flags="" f core_flags
 	# BENCH_CODEC_FLAGS_<name>="-Cflag ...": extra rustc flags for a variant's lz4_flex.
 	f=BENCH_CODEC_FLAGS_$name
 	for x in ${!f:-}; do flags+=" --extra=$x"; done
@@ -107,8 +107,12 @@ variant() {
 		kbuild_rustc "$root/.lz4_flex.o.cmd" --src "$src/src/lib.rs" \
 			--crate-name lz4_flex --out-dir "$d" --lib-dir "$d" $flags ||
 			die "bench-codec: building lz4_flex ($name) failed"
+		# rzs_core's feature patched-codec (Kbuild sets it) needs the patched
+		# crate's API: not for the stock one.
+		core_flags=""
+		[ "$name" != stock ] || core_flags="--features="
 		kbuild_rustc "$root/.rzs_core.o.cmd" --src "$root/core/src/lib.rs" \
-			--crate-name rzs_core --out-dir "$d" --lib-dir "$d" ||
+			--crate-name rzs_core --out-dir "$d" --lib-dir "$d" $core_flags ||
 			die "bench-codec: building rzs_core ($name) failed"
 	fi
 	kbuild_rustc "$root/.rzs_core.o.cmd" --src "$kc/shim.rs" \
