@@ -88,6 +88,26 @@ fn word(c: &[u8], i: usize) -> u64 {
     u64::from_ne_bytes(w)
 }
 
+/// The first 4 bytes of `c` (of at least 4) as a word in memory order.
+#[inline(always)]
+fn u32_of(c: &[u8]) -> u32 {
+    let mut w = [0; 4];
+    if let Some(s) = c.get(..4) {
+        w.copy_from_slice(s);
+    }
+    u32::from_ne_bytes(w)
+}
+
+/// The first 2 bytes of `c` (of at least 2) as a word in memory order.
+#[inline(always)]
+fn u16_of(c: &[u8]) -> u16 {
+    let mut w = [0; 2];
+    if let Some(s) = c.get(..2) {
+        w.copy_from_slice(s);
+    }
+    u16::from_ne_bytes(w)
+}
+
 /// One page of memory that others may read or write while it is in use here.
 ///
 /// # Invariants
@@ -182,12 +202,37 @@ impl<'a> RacyPage<'a> {
 
     /// Writes `bytes` at `pos`, which the caller has checked lie within the page: 32
     /// bytes at a time (four 8-byte stores: a literal run of the decoder can be
-    /// hundreds of bytes), then 8, 4, 2 and 1.
+    /// hundreds of bytes), then 8; past 8 bytes, the last ones with one more store
+    /// of 8 that overlaps the ones before (it writes some of the same bytes again)
+    /// rather than with up to three smaller ones; below 8, stores of 4, 2 and 1.
     #[inline(always)]
     fn write_at(&mut self, pos: usize, bytes: &[u8]) {
+        let n = bytes.len();
         // Where the next byte goes. It stays within the page or at its end: it moves
-        // past bytes of `bytes` only, and `pos + bytes.len() <= PAGE_SIZE` (caller).
-        let mut dst = self.base.as_ptr().wrapping_add(pos);
+        // past bytes of `bytes` only, and `pos + n <= PAGE_SIZE` (caller).
+        let start = self.base.as_ptr().wrapping_add(pos);
+        if n < 8 {
+            let (mut dst, mut rest) = (start, bytes);
+            if let (Some(c), Some(tail)) = (rest.get(..4), rest.get(4..)) {
+                // SAFETY: `dst..dst + 4` are among `pos..pos + n`, within the page
+                // (caller), valid for writes, and no reference covers them (invariant).
+                unsafe { vol::store(dst.cast::<u32>(), u32_of(c)) };
+                dst = dst.wrapping_add(4);
+                rest = tail;
+            }
+            if let (Some(c), Some(tail)) = (rest.get(..2), rest.get(2..)) {
+                // SAFETY: as above, for 2 bytes.
+                unsafe { vol::store(dst.cast::<u16>(), u16_of(c)) };
+                dst = dst.wrapping_add(2);
+                rest = tail;
+            }
+            if let Some(&b) = rest.first() {
+                // SAFETY: as above, for 1 byte.
+                unsafe { vol::store(dst, b) };
+            }
+            return;
+        }
+        let mut dst = start;
         let mut blocks = bytes.chunks_exact(32);
         for b in &mut blocks {
             // SAFETY: `dst..dst + 32` are bytes of the page (above), valid for writes,
@@ -206,26 +251,14 @@ impl<'a> RacyPage<'a> {
             unsafe { vol::store(dst.cast::<u64>(), word(w, 0)) };
             dst = dst.wrapping_add(8);
         }
-        let mut rest = words.remainder();
-        if let (Some(c), Some(tail)) = (rest.get(..4), rest.get(4..)) {
-            let mut w = [0; 4];
-            w.copy_from_slice(c);
-            // SAFETY: as above, for 4 bytes.
-            unsafe { vol::store(dst.cast::<u32>(), u32::from_ne_bytes(w)) };
-            dst = dst.wrapping_add(4);
-            rest = tail;
-        }
-        if let (Some(c), Some(tail)) = (rest.get(..2), rest.get(2..)) {
-            let mut w = [0; 2];
-            w.copy_from_slice(c);
-            // SAFETY: as above, for 2 bytes.
-            unsafe { vol::store(dst.cast::<u16>(), u16::from_ne_bytes(w)) };
-            dst = dst.wrapping_add(2);
-            rest = tail;
-        }
-        if let Some(&b) = rest.first() {
-            // SAFETY: as above, for 1 byte.
-            unsafe { vol::store(dst, b) };
+        if !words.remainder().is_empty() {
+            // SAFETY: as above, for the last 8 bytes of `pos..pos + n` (`n >= 8`).
+            unsafe {
+                vol::store(
+                    start.wrapping_add(n.wrapping_sub(8)).cast::<u64>(),
+                    word(bytes, n.wrapping_sub(8)),
+                )
+            };
         }
     }
 
