@@ -98,6 +98,10 @@ variant() {
 	# BENCH_CODEC_FEATURES_<name>="a,b": lz4_flex's cargo features for a variant.
 	f=BENCH_CODEC_FEATURES_$name
 	[ -z "${!f+x}" ] || flags+=" --features=${!f}"
+	# rzs_core's feature patched-codec (Kbuild sets it) needs the patched crate's
+	# API: not for the stock one (its shim then has no O_DIRECT decoder).
+	core_flags=""
+	[ "$name" != stock ] || core_flags="--features="
 	mkdir -p "$d"
 	if [ "$src" = - ]; then
 		lib=$root
@@ -107,16 +111,12 @@ variant() {
 		kbuild_rustc "$root/.lz4_flex.o.cmd" --src "$src/src/lib.rs" \
 			--crate-name lz4_flex --out-dir "$d" --lib-dir "$d" $flags ||
 			die "bench-codec: building lz4_flex ($name) failed"
-		# rzs_core's feature patched-codec (Kbuild sets it) needs the patched
-		# crate's API: not for the stock one.
-		core_flags=""
-		[ "$name" != stock ] || core_flags="--features="
 		kbuild_rustc "$root/.rzs_core.o.cmd" --src "$root/core/src/lib.rs" \
 			--crate-name rzs_core --out-dir "$d" --lib-dir "$d" $core_flags ||
 			die "bench-codec: building rzs_core ($name) failed"
 	fi
 	kbuild_rustc "$root/.rzs_core.o.cmd" --src "$kc/shim.rs" \
-		--crate-name rzs_kbench --out-dir "$d" --lib-dir "$lib" --extern rzs_core ||
+		--crate-name rzs_kbench --out-dir "$d" --lib-dir "$lib" --extern rzs_core $core_flags ||
 		die "bench-codec: building the shim ($name) failed"
 	prefix "v${n}_" "$d/rzs_kbench.o" "$d/rzs_core.o" "$d/lz4_flex.o" "$kdir/rust/core.o" \
 		"$kdir/rust/compiler_builtins.o" "${mem_objs[@]}"
@@ -139,18 +139,20 @@ prefix kc_ "$kdir/lib/lz4/lz4_compress.o" "$kdir/lib/lz4/lz4_decompress.o" "${me
 	echo 'void kb_rust_panic(void *info);'
 	echo 'struct flex { const char *name; size_t (*ws_size)(void); void (*ws_init)(void *);'
 	echo '  long (*compress)(void *, const uint8_t *, const uint8_t **);'
-	echo '  int (*decompress)(const uint8_t *, size_t, uint8_t *); void *ws; };'
+	echo '  int (*decompress)(const uint8_t *, size_t, uint8_t *);'
+	echo '  int (*decompress_racy)(const uint8_t *, size_t, uint8_t *); void *ws; };'
 	for i in "${!variants[@]}"; do
 		p=v${i}_
 		echo "size_t ${p}kb_flex_ws_size(void); void ${p}kb_flex_ws_init(void *);"
 		echo "long ${p}kb_flex_compress(void *, const uint8_t *, const uint8_t **);"
 		echo "int ${p}kb_flex_decompress(const uint8_t *, size_t, uint8_t *);"
+		echo "int ${p}kb_flex_decompress_racy(const uint8_t *, size_t, uint8_t *);"
 		echo "void ${p}${unwind}(void *i) { kb_rust_panic(i); }"
 	done
 	echo 'struct flex flex[] = {'
 	for i in "${!variants[@]}"; do
 		p=v${i}_
-		echo "  { \"${variants[$i]}\", ${p}kb_flex_ws_size, ${p}kb_flex_ws_init, ${p}kb_flex_compress, ${p}kb_flex_decompress, 0 },"
+		echo "  { \"${variants[$i]}\", ${p}kb_flex_ws_size, ${p}kb_flex_ws_init, ${p}kb_flex_compress, ${p}kb_flex_decompress, ${p}kb_flex_decompress_racy, 0 },"
 	done
 	echo '};'
 	echo "const int nflex = ${#variants[@]};"

@@ -55,6 +55,9 @@ struct flex {
 	void (*ws_init)(void *ws);
 	long (*compress)(void *ws, const uint8_t *page, const uint8_t **out);
 	int (*decompress)(const uint8_t *src, size_t len, uint8_t *page);
+	/* The decoder of O_DIRECT reads (a page others may write: volatile accesses);
+	 * -2 if this build has none (lz4_flex without rzs's patches). */
+	int (*decompress_racy)(const uint8_t *src, size_t len, uint8_t *page);
 	void *ws;
 };
 extern struct flex flex[];
@@ -244,13 +247,17 @@ static uint8_t outp[PAGE] __attribute__((aligned(4096)));
 static volatile long sink;
 
 /* Operations: C compress, C decompress, then per variant v: compress, decompress its
- * own stream, decompress C's stream. */
-enum { C_C, C_D, V_C, V_D, V_DC };
-#define NOPS (2 + 3 * nflex)
+ * own stream, decompress C's stream, decompress its own stream as an O_DIRECT read. */
+enum { C_C, C_D, V_C, V_D, V_DC, V_DR };
+#define VOPS 4
+#define NOPS (2 + VOPS * nflex)
+
+/* Whether variant v has the O_DIRECT decoder (set by prepare's first page). */
+static int has_racy[MAXV];
 
 static size_t pass(struct class *c, int op)
 {
-	int v = op < 2 ? 0 : (op - 2) / 3, kind = op < 2 ? op : V_C + (op - 2) % 3;
+	int v = op < 2 ? 0 : (op - 2) / VOPS, kind = op < 2 ? op : V_C + (op - 2) % VOPS;
 	struct flex *f = &flex[v];
 	size_t bytes = 0;
 	long acc = 0;
@@ -271,6 +278,8 @@ static size_t pass(struct class *c, int op)
 						   c->clen[i], PAGE);
 		} else if (kind == V_D) {
 			acc += f->decompress(c->fs[v] + i * CAP, c->flen[v][i], outp);
+		} else if (kind == V_DR) {
+			acc += f->decompress_racy(c->fs[v] + i * CAP, c->flen[v][i], outp);
 		} else {
 			acc += f->decompress(c->cs + i * CAP, c->clen[i], outp);
 		}
@@ -329,18 +338,24 @@ static size_t check(struct class *c, size_t i, const char *whose, const uint8_t 
 	const uint8_t *pg = c->pages + i * PAGE;
 	size_t bad = 0;
 
-	for (int v = 0; v <= nflex; v++) {
-		int r;
+	/* Decoder d: C's (d == 2 * nflex), else variant d / 2's, the O_DIRECT one if d
+	 * is odd. */
+	for (int d = 0; d <= 2 * nflex; d++) {
+		int v = d / 2, r;
 
-		memset(outp, 0xa5 ^ v, PAGE);
-		if (v < nflex)
-			r = flex[v].decompress(src, len, outp) == 0;
-		else
+		if (d < 2 * nflex && d % 2 && !has_racy[v])
+			continue;
+		memset(outp, 0xa5 ^ d, PAGE);
+		if (d == 2 * nflex)
 			r = LZ4_decompress_safe((const char *)src, (char *)outp, len, PAGE) == PAGE;
+		else if (d % 2)
+			r = flex[v].decompress_racy(src, len, outp) == 0;
+		else
+			r = flex[v].decompress(src, len, outp) == 0;
 		if (!r || memcmp(outp, pg, PAGE)) {
-			fprintf(stderr, "rzs-kcodec-bench: %s page %zu: %s's decoder on %s's stream: %s\n",
-				c->name, i, v < nflex ? flex[v].name : "C", whose,
-				r ? "wrong data" : "error");
+			fprintf(stderr, "rzs-kcodec-bench: %s page %zu: %s's %sdecoder on %s's stream: %s\n",
+				c->name, i, d < 2 * nflex ? flex[v].name : "C",
+				d < 2 * nflex && d % 2 ? "O_DIRECT " : "", whose, r ? "wrong data" : "error");
 			bad++;
 		}
 	}
@@ -414,6 +429,8 @@ int main(int argc, char **argv)
 		if (!flex[v].ws)
 			return 2;
 		flex[v].ws_init(flex[v].ws);
+		/* -2 on any input if the build has no such decoder; else 0 or -1. */
+		has_racy[v] = flex[v].decompress_racy((const uint8_t *)"", 0, outp) != -2;
 	}
 
 	printf("{\n \"alternatives_applied\": %d,\n \"features\": {\"erms\": %d, \"fsrm\": %d, \"fsrs\": %d},\n",
@@ -425,7 +442,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < nc; k++) {
 		struct class *c = &cls[k];
 		size_t csum, fsum[MAXV], both = 0;
-		double mbs[2 + 3 * MAXV][reps > 0 ? reps : 1];
+		double mbs[2 + VOPS * MAXV][reps > 0 ? reps : 1];
 
 		bad += prepare(c, &csum, fsum);
 		for (size_t i = 0; i < c->n; i++)
@@ -435,6 +452,8 @@ int main(int argc, char **argv)
 			for (int j = 0; j < NOPS; j++) {
 				int o = r % 2 ? NOPS - 1 - j : j;
 
+				if (o >= 2 && (o - 2) % VOPS == V_DR - V_C && !has_racy[(o - 2) / VOPS])
+					continue;
 				mbs[o][r] = measure(c, o, min_time);
 			}
 		}
@@ -447,14 +466,15 @@ int main(int argc, char **argv)
 			printf("%s%.1f", r ? ", " : "", mbs[C_D][r]);
 		printf("]}");
 		for (int v = 0; v < nflex; v++) {
-			static const char *const what[3] = { "compress", "decompress",
-							     "decompress_c_stream" };
+			static const char *const what[VOPS] = { "compress", "decompress",
+								"decompress_c_stream",
+								"decompress_direct" };
 
 			printf(",\n   \"%s\": {\"bytes\": %zu", flex[v].name, fsum[v]);
-			for (int w = 0; w < 3; w++) {
+			for (int w = 0; w < VOPS; w++) {
 				printf(", \"%s\": [", what[w]);
-				for (int r = 0; r < reps; r++)
-					printf("%s%.1f", r ? ", " : "", mbs[2 + 3 * v + w][r]);
+				for (int r = 0; r < reps && (w != V_DR - V_C || has_racy[v]); r++)
+					printf("%s%.1f", r ? ", " : "", mbs[2 + VOPS * v + w][r]);
 				printf("]");
 			}
 			printf("}");

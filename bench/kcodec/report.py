@@ -44,7 +44,11 @@ for v in variants:
     lines += [f"**{v}**", "",
               "| | " + " | ".join(classes) + " |",
               "|---|" + "---|" * len(classes)]
-    rows = {"compress": [], "decompress": [], "decompress C's stream": [], "size": []}
+    direct = all(run["classes"][c][v].get("decompress_direct") for c in classes)
+    rows = {"compress": [], "decompress": [], "decompress C's stream": []}
+    if direct:
+        rows["decompress, O_DIRECT read (volatile, into the user's page)"] = []
+    rows["size"] = []
     for c in classes:
         d = run["classes"][c]
         C, f = d["C"], d[v]
@@ -55,6 +59,9 @@ for v in variants:
         rows["compress"].append(cell(comp))
         rows["decompress"].append(cell(dec))
         rows["decompress C's stream"].append(cell(decc))
+        if direct:
+            decd = ratios(f["decompress_direct"], C["decompress"])
+            rows["decompress, O_DIRECT read (volatile, into the user's page)"].append(cell(decd))
         rows["size"].append(f"{size:.4f}")
         summary["classes"].setdefault(c, {"pages": d["pages"], "C_MBps": {
             "compress": statistics.median(C["compress"]),
@@ -63,6 +70,8 @@ for v in variants:
             "decompress": {"median": statistics.median(dec), "min": min(dec), "max": max(dec)},
             "decompress_c_stream": {"median": statistics.median(decc), "min": min(decc),
                                     "max": max(decc)},
+            **({"decompress_direct": {"median": statistics.median(decd), "min": min(decd),
+                                      "max": max(decd)}} if direct else {}),
             "size": size,
             "MBps": {"compress": statistics.median(f["compress"]),
                      "decompress": statistics.median(f["decompress"])},

@@ -70,3 +70,38 @@ pub unsafe extern "C" fn kb_flex_decompress(
         Err(_) => -1,
     }
 }
+
+/// Decodes `len` bytes at `src` into the page at `page` as rzs.ko decodes an O_DIRECT
+/// read into the user's page (`codec::decompress_racy`: volatile accesses, no
+/// reference to the page): 0 on success, -1 if the data is corrupt or not one page
+/// long, -2 if this build has no such decoder (rzs_core against lz4_flex without
+/// scripts/patches/crates/: the codec bench's "stock" variant).
+///
+/// # Safety
+/// `src` points to `len` readable bytes, `page` to 4096 writable ones that nothing
+/// else accesses during the call.
+#[no_mangle]
+pub unsafe extern "C" fn kb_flex_decompress_racy(src: *const u8, len: usize, page: *mut u8) -> i32 {
+    #[cfg(feature = "patched-codec")]
+    {
+        let Some(page) = core::ptr::NonNull::new(page) else {
+            return -1;
+        };
+        // SAFETY: the caller's contract; `RacyPage` makes no reference to the page.
+        let (src, mut page) = unsafe {
+            (
+                core::slice::from_raw_parts(src, len),
+                rzs_core::racy::RacyPage::new(page),
+            )
+        };
+        match rzs_core::codec::decompress_racy(src, &mut page) {
+            Ok(()) => 0,
+            Err(_) => -1,
+        }
+    }
+    #[cfg(not(feature = "patched-codec"))]
+    {
+        let _ = (src, len, page);
+        -2
+    }
+}
