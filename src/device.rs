@@ -127,11 +127,11 @@ impl Device {
         })
     }
 
-    /// Gives the device a size: allocates its slot table and pool, then calls
-    /// `publish` with the capacity in sectors, still under the control mutex, so a
+    /// Gives the device a size: allocates its slot table and pool, then sets the
+    /// capacity of `disk` (this device's), still under the control mutex, so a
     /// concurrent reset cannot slip in between and leave a capacity without a store.
     /// `EBUSY` if it has a size already.
-    pub(crate) fn set_disksize(&self, bytes: u64, publish: impl FnOnce(u64)) -> Result {
+    pub(crate) fn set_disksize(&self, bytes: u64, disk: DiskRef<'_>) -> Result {
         let size = check_disksize(bytes)?;
         let mut ctl = self.ctl.lock();
         if ctl.disksize != 0 {
@@ -150,10 +150,13 @@ impl Device {
         let store = Store::new(pages, &name, backing)?;
         store.mem_limit_pages.store(ctl.mem_limit.div_ceil(PAGE_SIZE as u64), Relaxed);
         let tiered = store.backing().is_some();
-        drop(self.store.replace(Some(KBox::new(store, GFP_KERNEL)?)));
+        // Empty: `ctl.disksize` is 0 only while the gate holds no store.
+        if self.store.install(KBox::new(store, GFP_KERNEL)?, disk).is_err() {
+            return Err(EBUSY);
+        }
         ctl.disksize = size;
         self.update_watermark(ctl.mem_limit);
-        publish(size >> blk::SECTOR_SHIFT);
+        disk.set_capacity(size >> blk::SECTOR_SHIFT);
         if tiered {
             // The first epoch starts now; the ticker runs at each epoch's end.
             self.tier.next_epoch_ms.store(now_ms().saturating_add(self.epoch_ms()), Relaxed);
@@ -351,7 +354,7 @@ impl Device {
         let mut ctl = self.ctl.lock();
         unpublish();
         // Dropping the store frees every object, then the table and the pool.
-        drop(self.store.replace(None));
+        drop(self.store.take());
         ctl.disksize = 0;
         // As zram does: a reset device has no memory limit either, and no backing
         // device (the store closed it).
@@ -756,7 +759,7 @@ impl blk::Operations for Device {
             abi::RZS_IOC_SET_DISKSIZE => {
                 admin()?;
                 let bytes = UserSlice::new(arg, 8).reader().read::<u64>()?;
-                self.set_disksize(bytes, |sectors| disk.set_capacity(sectors))?;
+                self.set_disksize(bytes, disk)?;
                 Ok(0)
             }
             abi::RZS_IOC_SET_MEM_LIMIT => {
@@ -788,7 +791,8 @@ impl blk::Operations for Device {
 
     fn submit_bio(&self, bio: Bio<'_>) {
         let op = bio.op();
-        let Some(store) = self.store.enter() else {
+        // No read-side section: `reset` drains this disk's submitters (`Gate::take`).
+        let Some(store) = self.store.enter_submit(&bio) else {
             self.stats.invalid_io.fetch_add(1, Relaxed);
             bio.end(Status::IoErr);
             return;
@@ -801,7 +805,6 @@ impl blk::Operations for Device {
         let misaligned = matches!(op, Op::Read | Op::Write) && (start % PAGE_SIZE as u64 != 0 || bio.len() as usize % PAGE_SIZE != 0);
         if misaligned || end.map_or(true, |e| e > (store.pages() * PAGE_SIZE) as u64) {
             self.stats.invalid_io.fetch_add(1, Relaxed);
-            drop(store);
             bio.end(Status::IoErr);
             return;
         }
@@ -823,12 +826,10 @@ impl blk::Operations for Device {
             Op::WriteZeroes => self.do_discard(&store, &bio, true, ctx),
             Op::Flush => Ok(()),
             Op::Other(_) => {
-                drop(store);
-                bio.end(Status::NotSupp);
+                    bio.end(Status::NotSupp);
                 return;
             }
         };
-        drop(store);
         bio.end(match r {
             Ok(()) => Status::Ok,
             Err(StoreError::Limit) => Status::NoSpc,

@@ -109,7 +109,7 @@ impl Registry {
             })?;
         }
         if init.disksize != 0 {
-            dev.set_disksize(init.disksize, |sectors| disk.set_capacity(sectors))?;
+            dev.set_disksize(init.disksize, disk.disk_ref())?;
         }
         disk.add(&crate::sys::sysfs::GROUPS.0)?;
         Ok(disk)

@@ -123,6 +123,62 @@ pub(crate) trait Operations: Sync + Sized {
     fn swap_slot_free(&self, _offset: u64) {}
 }
 
+/// A counted reference to a request queue: the queue stays allocated while it exists.
+///
+/// # Invariants
+///
+/// `q` is a request queue on which this value owns one reference (`blk_get_queue`).
+pub(crate) struct QueueRef {
+    q: NonNull<bindings::request_queue>,
+}
+
+// SAFETY: a queue reference may be dropped from any thread; `&QueueRef` only calls
+// thread-safe block-layer functions.
+unsafe impl Send for QueueRef {}
+// SAFETY: as above.
+unsafe impl Sync for QueueRef {}
+
+impl QueueRef {
+    /// Gives up ownership of the reference: [`QueueRef::from_raw`] takes it back.
+    pub(crate) fn into_raw(self) -> *mut bindings::request_queue {
+        core::mem::ManuallyDrop::new(self).q.as_ptr()
+    }
+
+    /// Takes back a reference given up by [`QueueRef::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `q` came from `into_raw`, and is taken back once.
+    pub(crate) unsafe fn from_raw(q: *mut bindings::request_queue) -> Option<Self> {
+        // INVARIANT: the reference `into_raw` gave up (the caller's contract).
+        NonNull::new(q).map(|q| Self { q })
+    }
+
+    /// Waits until no call of `submit_bio` on this queue's disk is running. Calls
+    /// that start meanwhile wait, and run after it returns. Sleeps: process context
+    /// only.
+    ///
+    /// The block layer holds the queue's usage counter around every call of a
+    /// bio-based disk's `submit_bio` (`__submit_bio`: `bio_queue_enter` ...
+    /// `blk_queue_exit`); freezing the queue waits for that counter to drop to zero
+    /// with new entries held back, and unfreezing lets them in.
+    pub(crate) fn drain_submitters(&self) {
+        // SAFETY: the queue is allocated (we own a reference); freeze and unfreeze
+        // pair up here, and work on a dying queue too.
+        unsafe {
+            bindings::blk_mq_freeze_queue(self.q.as_ptr());
+            bindings::blk_mq_unfreeze_queue(self.q.as_ptr());
+        }
+    }
+}
+
+impl Drop for QueueRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (invariant), given back once.
+        unsafe { bindings::blk_put_queue(self.q.as_ptr()) };
+    }
+}
+
 /// A borrowed gendisk, as callbacks see it.
 #[derive(Clone, Copy)]
 pub(crate) struct DiskRef<'a> {
@@ -132,6 +188,20 @@ pub(crate) struct DiskRef<'a> {
 impl DiskRef<'_> {
     fn ptr(&self) -> *mut bindings::gendisk {
         self.disk.get()
+    }
+
+    /// A counted reference to the disk's request queue; `None` if the queue is
+    /// dying (the disk is being deleted).
+    pub(crate) fn queue(&self) -> Option<QueueRef> {
+        // SAFETY: a live disk's queue is valid.
+        let q = unsafe { (*self.ptr()).queue };
+        // SAFETY: `q` is a valid queue; `blk_get_queue` takes a reference unless it is
+        // dying.
+        if !unsafe { bindings::blk_get_queue(q) } {
+            return None;
+        }
+        // INVARIANT: the reference just taken is the one the `QueueRef` owns.
+        NonNull::new(q).map(|q| QueueRef { q })
     }
 
     /// Sets the capacity in 512-byte sectors and tells userspace.
@@ -351,11 +421,6 @@ impl<T: Operations> GenDisk<T> {
         Ok(())
     }
 
-    /// Sets the capacity in 512-byte sectors and tells userspace.
-    pub(crate) fn set_capacity(&self, sectors: u64) {
-        // SAFETY: `self.disk` is a valid gendisk.
-        unsafe { bindings::set_capacity_and_notify(self.disk.as_ptr(), sectors) };
-    }
 
     /// The disk, as callbacks see it.
     pub(crate) fn disk_ref(&self) -> DiskRef<'_> {
@@ -533,6 +598,15 @@ impl Bio<'_> {
             bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes,
             o => Op::Other(o),
         }
+    }
+
+    /// The address of the request queue the bio was submitted to, whose usage
+    /// counter the block layer holds while `submit_bio` runs. Not to dereference.
+    #[inline]
+    pub(crate) fn queue(&self) -> *const bindings::request_queue {
+        // SAFETY: a bio in `submit_bio` has a live `bi_bdev` (the block layer's own
+        // invariant: `bio_queue_enter` used it), whose `bd_queue` is its queue.
+        unsafe { (*self.bio.bi_bdev).bd_queue }
     }
 
     /// First sector.

@@ -145,7 +145,7 @@ rw!(
     |d, w| {
         let _ = writeln!(w, "{}", d.stats().disksize);
     },
-    |d, disk, input| d.set_disksize(parse_size(input)?, |sectors| disk.set_capacity(sectors))
+    |d, disk, input| d.set_disksize(parse_size(input)?, disk)
 );
 ro!(INITSTATE, c"initstate", |d, w| {
     let _ = writeln!(w, "{}", u8::from(d.initialized()));
