@@ -262,8 +262,10 @@ impl<'a> RacyPage<'a> {
         }
     }
 
-    /// A copy of the page as it is now (tests).
-    pub fn snapshot(&self) -> [u8; PAGE_SIZE] {
+    /// A copy of the page as it is now. Tests only: a 4 KiB value has no place on a
+    /// kernel stack (`scripts/stack-check.py`).
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> [u8; PAGE_SIZE] {
         let mut p = [0; PAGE_SIZE];
         self.read_at(0, &mut p);
         p
