@@ -139,7 +139,8 @@ impl Device {
         }
         let pages = usize::try_from(size / PAGE_SIZE as u64).map_err(|_| EINVAL)?;
         let name = CString::try_from_fmt(fmt!("rzs{}", self.index))?;
-        // The backing device goes into the store (and comes back on failure).
+        // The backing device goes into the store. If this fails from here on, it is
+        // closed and the device has none (set it again before the size).
         let backing = match ctl.backing.take() {
             Some(dev) => match Backing::new(dev) {
                 Ok(b) => Some(b),
@@ -184,7 +185,12 @@ impl Device {
 
     /// The pool size the watermarks are percentages of: `mem_limit`, else RAM.
     fn watermark_base(mem_limit: u64) -> u64 {
-        match mem_limit.div_ceil(PAGE_SIZE as u64) {
+        Self::watermark_base_pages(mem_limit.div_ceil(PAGE_SIZE as u64))
+    }
+
+    /// `watermark_base` of a limit in pages (0: none).
+    fn watermark_base_pages(limit_pages: u64) -> u64 {
+        match limit_pages {
             0 => crate::sys::totalram_pages(),
             p => p,
         }
@@ -259,10 +265,11 @@ impl Device {
     }
 
     /// Automatic writeback: while the pool is above the high watermark, write back
-    /// the coldest pages until it is at the low one.
+    /// the coldest pages until it is at the low one. The caller is inside the
+    /// store's gate: the control mutex must not be taken here, since a reset holds
+    /// it while it waits for every reader of the gate to leave.
     fn auto_writeback(&self, store: &Store) {
-        let mem_limit = self.ctl.lock().mem_limit;
-        let base = Self::watermark_base(mem_limit);
+        let base = Self::watermark_base_pages(store.mem_limit_pages.load(Relaxed));
         let high = base.saturating_mul(u64::from(self.tier.high_pct.load(Relaxed))) / 100;
         let low = base.saturating_mul(u64::from(self.tier.low_pct.load(Relaxed))) / 100;
         let used = store.mem_used_pages();
@@ -812,21 +819,21 @@ impl blk::Operations for Device {
         let r = match op {
             Op::Read => {
                 ctx.stats.inc(Hot::NumReads);
-                self.do_rw(&store, &bio, false, ctx).inspect_err(|_| ctx.stats.inc(Hot::FailedReads))
+                self.do_rw(store, &bio, false, ctx).inspect_err(|_| ctx.stats.inc(Hot::FailedReads))
             }
             Op::Write => {
                 ctx.stats.inc(Hot::NumWrites);
-                let r = self.do_rw(&store, &bio, true, ctx).inspect_err(|_| ctx.stats.inc(Hot::FailedWrites));
+                let r = self.do_rw(store, &bio, true, ctx).inspect_err(|_| ctx.stats.inc(Hot::FailedWrites));
                 if store.writeback_wanted() {
                     self.kick();
                 }
                 r
             }
-            Op::Discard => self.do_discard(&store, &bio, false, ctx),
-            Op::WriteZeroes => self.do_discard(&store, &bio, true, ctx),
+            Op::Discard => self.do_discard(store, &bio, false, ctx),
+            Op::WriteZeroes => self.do_discard(store, &bio, true, ctx),
             Op::Flush => Ok(()),
             Op::Other(_) => {
-                    bio.end(Status::NotSupp);
+                bio.end(Status::NotSupp);
                 return;
             }
         };
