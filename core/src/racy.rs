@@ -274,8 +274,9 @@ impl<'a> RacyPage<'a> {
 
 /// The decoder's output (`lz4_flex`'s `DecodeOutput`, patch 0008). The decoder keeps
 /// to `0..PAGE_SIZE`; an access outside it is a bug there, which reads zeros and
-/// writes nothing here (and fails a debug build, such as the tests and the fuzzer),
-/// so it cannot reach past the page in any build.
+/// writes nothing here, so it cannot reach past the page in any build. A build with
+/// debug assertions panics on it instead: the tests, the fuzzer, and a kernel with
+/// `CONFIG_RUST_DEBUG_ASSERTIONS` (an oops then, for a decoder bug only).
 #[cfg(feature = "patched-codec")]
 impl lz4_flex::block::DecodeOutput for RacyPage<'_> {
     #[inline(always)]

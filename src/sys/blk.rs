@@ -152,18 +152,33 @@ impl QueueRef {
         core::mem::ManuallyDrop::new(self).q.as_ptr()
     }
 
-    /// Takes back a reference given up by [`QueueRef::into_raw`].
+    /// Takes back a reference given up by [`QueueRef::into_raw`] (`None` for null).
     ///
     /// # Safety
     ///
-    /// `q` came from `into_raw`, and is taken back once.
+    /// `q` is null or came from `into_raw`, and is taken back once.
     pub(crate) unsafe fn from_raw(q: *mut bindings::request_queue) -> Option<Self> {
         // INVARIANT: the reference `into_raw` gave up (the caller's contract).
         NonNull::new(q).map(|q| Self { q })
     }
 
+    /// [`QueueRef::drain_submitters`] on a reference given up by `into_raw`, which
+    /// stays given up (the caller keeps owning it). Nothing for null.
+    ///
+    /// # Safety
+    ///
+    /// `q` is null or came from `into_raw` and has not been taken back yet.
+    pub(crate) unsafe fn drain_raw(q: *mut bindings::request_queue) {
+        // SAFETY: the caller's contract: a reference exists for `q` while this runs;
+        // `ManuallyDrop` keeps this borrowed one from being given back.
+        if let Some(q) = unsafe { Self::from_raw(q) }.map(core::mem::ManuallyDrop::new) {
+            q.drain_submitters();
+        }
+    }
+
     /// Waits until no call of `submit_bio` on this queue's disk is running. Calls
-    /// that start meanwhile wait, and run after it returns. Sleeps: process context
+    /// that start meanwhile wait, and run after it returns (a `REQ_NOWAIT` bio
+    /// fails with `EAGAIN` instead, as during any freeze). Sleeps: process context
     /// only.
     ///
     /// The block layer holds the queue's usage counter around every call of a

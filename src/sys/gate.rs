@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! [`Gate`]: a value that the I/O path reads without sleeping locks and that control
-//! operations (set disksize, reset) replace once every reader of the old one left.
+//! operations install (set disksize) and take out (reset) once every reader of it
+//! left.
 //!
 //! It is an SRCU-protected pointer. Readers [`Gate::enter`] with `srcu_read_lock`
 //! (per-CPU, allowed in atomic context such as the slot-free notification, and they
@@ -39,7 +40,8 @@ pub(crate) struct Gate<T> {
 }
 
 // SAFETY: the gate hands out `&T` to several threads at once (needs `T: Sync`) and
-// moves ownership of the boxed `T` between threads on `replace` (needs `T: Send`);
+// moves ownership of the boxed `T` between threads on `install` and `take` (needs
+// `T: Send`);
 // the SRCU domain is designed for use from any CPU.
 unsafe impl<T: Send + Sync> Sync for Gate<T> {}
 // SAFETY: as above.
@@ -79,7 +81,7 @@ impl<T> Gate<T> {
         // SAFETY: `srcu` is live (type invariant).
         let idx = unsafe { ffi::rzs_srcu_read_lock(self.srcu.as_ptr()) };
         let p = self.ptr.load(Ordering::Acquire);
-        // SAFETY: `p` is null or a live `KBox` allocation: `replace` frees a value only
+        // SAFETY: `p` is null or a live `KBox` allocation: `take` frees a value only
         // after unpublishing it and waiting out every read-side section that began
         // before, and ours began before the load.
         match unsafe { p.as_ref() } {
@@ -107,8 +109,13 @@ impl<T> Gate<T> {
         // SAFETY: `p` is a live `KBox` allocation: `take` frees a value only after
         // unpublishing it and draining every `submit_bio` call in flight on `queue`
         // (invariant); `bio` is of `queue` and is borrowed within such a call (a
-        // `Bio` exists only inside `submit_bio`), which began before the load and
-        // holds the queue's usage counter until after the borrow ends.
+        // `Bio` exists only inside `submit_bio`), which holds the queue's usage
+        // counter until after the borrow ends. Either that call entered the queue
+        // before the drain's freeze, and the drain waits for it; or it entered after
+        // the unfreeze, and then sees the null `take` stored before freezing: the
+        // freeze (`percpu_ref_kill`, an RCU grace period before the count can reach
+        // zero) and the unfreeze (`percpu_ref_resurrect` under `mq_freeze_lock`)
+        // order the `swap` before any later `bio_queue_enter` that succeeds.
         Some(unsafe { &*p })
     }
 
@@ -146,11 +153,9 @@ impl<T> Gate<T> {
         }
         let q = self.queue.load(Ordering::Acquire);
         // SAFETY: `q` is the gate's reference from `QueueRef::into_raw` (set before
-        // `old` was published, never changed; invariant), released only on drop: it
-        // is borrowed here, and not dropped (`ManuallyDrop`).
-        if let Some(q) = unsafe { QueueRef::from_raw(q) }.map(core::mem::ManuallyDrop::new) {
-            q.drain_submitters();
-        }
+        // `old` was published, never changed; invariant), which the gate keeps: it
+        // is only lent here.
+        unsafe { QueueRef::drain_raw(q) };
         // SAFETY: process context (callers' contract); `srcu` is live.
         unsafe { ffi::rzs_srcu_synchronize(self.srcu.as_ptr()) };
         // SAFETY: `old` came from `KBox::into_raw`; it is no longer published, the
