@@ -228,6 +228,31 @@ mod tests {
     }
 
     /// xorshift64: a fixed-seed PRNG, so failures reproduce.
+    /// A page two threads race on, for the tests that write it while the codec
+    /// works on it: a data race outside Rust's model, on purpose (see those tests).
+    #[cfg(feature = "patched-codec")]
+    struct SharedPage(std::cell::UnsafeCell<Page>);
+    // SAFETY: see `SharedPage`: the race is the point.
+    #[cfg(feature = "patched-codec")]
+    unsafe impl Sync for SharedPage {}
+    #[cfg(feature = "patched-codec")]
+    impl SharedPage {
+        fn ptr(&self) -> *mut u8 {
+            self.0.get().cast()
+        }
+    }
+
+    /// Stops a racing writer however the test's thread leaves the scope (a failed
+    /// assertion too), or the scope would wait for the writer forever.
+    #[cfg(feature = "patched-codec")]
+    struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+    #[cfg(feature = "patched-codec")]
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     struct Rng(u64);
 
     impl Rng {
@@ -371,17 +396,8 @@ mod tests {
         use std::cell::UnsafeCell;
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        struct Shared(UnsafeCell<Page>);
-        // SAFETY: see the test's documentation: the race is the point.
-        unsafe impl Sync for Shared {}
-        impl Shared {
-            fn ptr(&self) -> *mut u8 {
-                self.0.get().cast()
-            }
-        }
-
         let samples = sample_pages();
-        let shared = Shared(UnsafeCell::new(samples[0]));
+        let shared = SharedPage(UnsafeCell::new(samples[0]));
         let stop = AtomicBool::new(false);
         let started = AtomicBool::new(false);
         let mut c = compressor();
@@ -402,14 +418,6 @@ mod tests {
                     }
                 }
             });
-            // Stops the writer however this thread leaves (a failed assertion too),
-            // or the scope would wait for it forever.
-            struct StopOnDrop<'a>(&'a AtomicBool);
-            impl Drop for StopOnDrop<'_> {
-                fn drop(&mut self) {
-                    self.0.store(true, Ordering::Relaxed);
-                }
-            }
             let _stop = StopOnDrop(&stop);
             while !started.load(Ordering::Relaxed) {
                 std::thread::yield_now();
@@ -504,15 +512,6 @@ mod tests {
         use std::cell::UnsafeCell;
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        struct Shared(UnsafeCell<Page>);
-        // SAFETY: see the test's documentation: the race is the point.
-        unsafe impl Sync for Shared {}
-        impl Shared {
-            fn ptr(&self) -> *mut u8 {
-                self.0.get().cast()
-            }
-        }
-
         let mut c = compressor();
         let streams: std::vec::Vec<(Page, std::vec::Vec<u8>)> = sample_pages()
             .into_iter()
@@ -522,7 +521,7 @@ mod tests {
             })
             .collect();
         assert!(streams.len() > 3);
-        let shared = Shared(UnsafeCell::new([0; PAGE_SIZE]));
+        let shared = SharedPage(UnsafeCell::new([0; PAGE_SIZE]));
         let stop = AtomicBool::new(false);
         let started = AtomicBool::new(false);
         let (mut decoded, mut raced) = (0u32, 0u32);
@@ -540,12 +539,6 @@ mod tests {
                     }
                 }
             });
-            struct StopOnDrop<'a>(&'a AtomicBool);
-            impl Drop for StopOnDrop<'_> {
-                fn drop(&mut self) {
-                    self.0.store(true, Ordering::Relaxed);
-                }
-            }
             let _stop = StopOnDrop(&stop);
             while !started.load(Ordering::Relaxed) {
                 std::thread::yield_now();
