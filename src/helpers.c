@@ -101,37 +101,37 @@ struct page *rzs_nth_page(struct page *page, unsigned long n)
 /*
  * Copies between a bio page and rzs' own memory. The bio page may be user memory
  * that another thread writes at the same time (O_DIRECT); the Rust side never
- * forms a reference to it, and memcpy gives whatever bytes were there.
+ * forms a reference to it, and memcpy (or copy_page) gives whatever bytes were
+ * there.
  * flush_dcache_page() after writing into the page, as brd and zram do (a no-op
  * on x86, needed where the data cache can alias, e.g. some arm configurations).
  */
-/*
- * A whole page between page-aligned addresses goes through copy_page(), as zram
- * copies its huge pages: "rep movsq" or an unrolled loop on x86, where memcpy()
- * may be a loop of 32 bytes a step (CPUs without ERMS). Guest instructions per
- * 4 KiB O_DIRECT read of an incompressible page: see rzs_copy_to_page's caller.
- */
-static void rzs_copy(void *dst, const void *src, size_t len)
-{
-	if (len == PAGE_SIZE && IS_ALIGNED((unsigned long)dst | (unsigned long)src, PAGE_SIZE))
-		copy_page(dst, (void *)src); /* copy_page() takes no const */
-	else
-		memcpy(dst, src, len);
-}
-
 void rzs_copy_from_page(void *dst, struct page *page, unsigned int off, size_t len)
 {
 	void *src = kmap_local_page(page);
 
-	rzs_copy(dst, src + off, len);
+	memcpy(dst, src + off, len);
 	kunmap_local(src);
 }
 
+/*
+ * A whole page from a page-aligned source (a raw object) goes through copy_page(),
+ * as zram reads its huge pages: "rep movsq" or an unrolled loop on x86, where
+ * memcpy() is a loop of 32 bytes a step on CPUs without FSRM. Not under KASAN or
+ * KMSAN: copy_page() is assembly that they do not see (KMSAN would then take the
+ * bio page for uninitialised: copy_highpage() adds kmsan_copy_page_meta() for it).
+ * Only this direction, as zram: arm64's copy_page() stores non-temporally, a poor
+ * fit for a copy into a workspace that is compressed next.
+ */
 void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size_t len)
 {
 	void *dst = kmap_local_page(page);
 
-	rzs_copy(dst + off, src, len);
+	if (!IS_ENABLED(CONFIG_KASAN) && !IS_ENABLED(CONFIG_KMSAN) && off == 0 &&
+	    len == PAGE_SIZE && IS_ALIGNED((unsigned long)src, PAGE_SIZE))
+		copy_page(dst, (void *)src); /* copy_page() takes no const */
+	else
+		memcpy(dst + off, src, len);
 	kunmap_local(dst);
 	flush_dcache_page(page);
 }

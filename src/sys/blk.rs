@@ -897,8 +897,8 @@ impl BioData<'_> {
             let want = u32::try_from(src.len() - done).unwrap_or(u32::MAX);
             let p = self.next_piece(want).ok_or(code::EIO)?;
             let s = src.get(done..done + p.len as usize).ok_or(code::EIO)?;
-            // SAFETY: as in `copy_out`; the write goes through memcpy into the
-            // kmapped page, followed by `flush_dcache_page`.
+            // SAFETY: as in `copy_out`; the write goes through memcpy (or copy_page)
+            // into the kmapped page, followed by `flush_dcache_page`.
             unsafe { ffi::rzs_copy_to_page(p.page, p.offset, s.as_ptr().cast(), p.len as usize) };
             done += p.len as usize;
         }
