@@ -227,7 +227,6 @@ mod tests {
         );
     }
 
-    /// xorshift64: a fixed-seed PRNG, so failures reproduce.
     /// A page two threads race on, for the tests that write it while the codec
     /// works on it: a data race outside Rust's model, on purpose (see those tests).
     #[cfg(feature = "patched-codec")]
@@ -253,6 +252,7 @@ mod tests {
         }
     }
 
+    /// xorshift64: a fixed-seed PRNG, so failures reproduce.
     struct Rng(u64);
 
     impl Rng {
