@@ -190,7 +190,7 @@ speed = {}
 for name, c in cases.items():
     if c["group"] in ("Block I/O throughput", "Swap") and c["ratio"] and c["unit"] in ("MiB/s", "s"):
         speed[name] = c["ratio"] if c["better"] == "higher" else 1 / c["ratio"]
-speed_geomean = math.exp(sum(math.log(r) for r in speed.values()) / len(speed)) if speed else None
+speed_geomean = geomean(list(speed.values())) if speed else None
 # The same over the order-balanced ratios, and the cases whose two orders differ most.
 speed_bal = {}
 order_effect = []
