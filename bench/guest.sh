@@ -123,6 +123,11 @@ bench_meta() { # DEV REP
 	reset "$dev"
 }
 
+# stamp: each line of stdin with the time it was read (the guest's clock, as t0/t1),
+# so a swap case's raw log shows where its wall time went: startup, fill, passes, and
+# after the last line the process's exit (freeing what it had swapped out).
+stamp() { while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
+
 # bench_swap DEV REP CASE: a verified swap workload on DEV, timed. CASE:
 #   swap       one process, corpus pages (binaries, text, .gz, zero, same-filled);
 #   swap-heap  one process, heap-like anonymous memory (pointers, small integers,
@@ -141,18 +146,18 @@ bench_swap() {
 	memcg_limit "$swap_limit_mb"
 	o0=$(vm pswpout) i0=$(vm pswpin) t0=$(date +%s.%N)
 	if [ "$case" = swap-2p ]; then
-		in_memcg "$memtest" --size $((swap_mb / 2)) --corpus "$swap_corpus" --seed $((2 * rep + 1)) --order both --passes 2 \
-			>"$raw/$dev.$rep.$case-a.log" 2>&1 &
+		(in_memcg "$memtest" --size $((swap_mb / 2)) --corpus "$swap_corpus" --seed $((2 * rep + 1)) --order both --passes 2 \
+			2>&1 | stamp >"$raw/$dev.$rep.$case-a.log") &
 		pa=$!
-		in_memcg "$memtest" --size $((swap_mb / 2)) --corpus "$swap_corpus" --seed $((2 * rep + 2)) --order both --passes 2 \
-			>"$raw/$dev.$rep.$case-b.log" 2>&1 &
+		(in_memcg "$memtest" --size $((swap_mb / 2)) --corpus "$swap_corpus" --seed $((2 * rep + 2)) --order both --passes 2 \
+			2>&1 | stamp >"$raw/$dev.$rep.$case-b.log") &
 		pb=$!
 		wait $pa || rca=$?
 		wait $pb || rcb=$?
 		rc=$((rca | rcb))
 	else
 		in_memcg "$memtest" "${what[@]}" --seed $((rep + 1)) --order both --passes 2 \
-			>"$raw/$dev.$rep.$case.log" 2>&1 || rc=$?
+			2>&1 | stamp >"$raw/$dev.$rep.$case.log" || rc=$?
 	fi
 	t1=$(date +%s.%N)
 	echo "$rc $t0 $t1 $(($(vm pswpout) - o0)) $(($(vm pswpin) - i0))" >"$raw/$dev.$rep.$case"
