@@ -201,6 +201,17 @@ for name, c in cases.items():
         if max(a, b) / min(a, b) > 1.25:
             order_effect.append(f"{name} {a:.2f} / {b:.2f}")
 speed_geomean_bal = geomean(list(speed_bal.values())) if speed_bal and len(speed_bal) == len(speed) else None
+# The noise floor: how far one device's own figure moves from one repetition to the
+# next, with the same code, in the same boot (per speed case the |log| of each
+# consecutive pair of reps; the median over all of them, as a fraction). A ratio
+# rzs/zram that differs from 1 by less than this says nothing about either driver.
+rep_change = {}
+for d in DEVS:
+    steps = []
+    for name in speed:
+        runs = cases[name][d]["runs"] if cases[name][d] else []
+        steps += [abs(math.log(a / b)) for a, b in zip(runs, runs[1:]) if a > 0 and b > 0]
+    rep_change[d] = math.exp(statistics.median(steps)) - 1 if steps else None
 
 codec_path = os.path.join(OUT, "codec.json")
 codec = json.loads(read(codec_path)) if os.path.exists(codec_path) else None
@@ -221,7 +232,13 @@ doc = {
     ),
     "icount": ICOUNT,
     "cases": cases,
-    "speed": {"geomean": speed_geomean, "cases": speed, "geomean_order_balanced": speed_geomean_bal},
+    "speed": {
+        "geomean": speed_geomean,
+        "cases": speed,
+        "geomean_order_balanced": speed_geomean_bal,
+        # The median change of one device's own figure between consecutive reps.
+        "rep_to_rep_change": rep_change,
+    },
     "codec": codec,
     "codec_stock_lz4_flex": codec_stock,
 }
@@ -348,6 +365,15 @@ if speed_geomean_bal:
         "case, the geometric mean of the two orders' geometric means), the same geometric mean "
         f"is **{speed_geomean_bal:.2f}**. Cases whose two orders differ by more than 25% "
         "(rzs/zram with rzs first / with zram first): " + (", ".join(order_effect) or "none"),
+        "",
+    ]
+if all(rep_change.values()):
+    lines += [
+        "The noise floor: with the same code in the same boot, one device's own figure in a "
+        "throughput or swap case moves by a median of "
+        + ", ".join(f"{rep_change[d] * 100:.1f}% ({d})" for d in DEVS)
+        + " from one repetition to the next. A per-case ratio closer to 1 than that tells "
+        "the drivers apart from nothing but the emulator's noise.",
         "",
     ]
 with open(os.path.join(RESULTS, "summary.md"), "w") as f:
