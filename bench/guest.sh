@@ -5,10 +5,10 @@
 # DEV.REP.CASE; bench/report.py turns them into the summary on the host.
 #
 #   bench/guest.sh OUT
-# Environment: BENCH_REPS (5), BENCH_FIO_MB (64: data per fio case, the corpus size),
-# BENCH_FIO_SECS (4: time-based fio runs), BENCH_SWAP_LIMIT_MB (memory the swap
-# workload may use, a memory cgroup limit: 160), BENCH_SWAP_MB (its working set:
-# 2.5x that), RZS_KO, RZS_ROOT.
+# Environment: BENCH_REPS (5),
+# BENCH_FIO_MB (64: data per fio case, the corpus size), BENCH_FIO_SECS (4: time-based
+# fio runs), BENCH_SWAP_LIMIT_MB (memory the swap workload may use, a memory cgroup
+# limit: 160), BENCH_SWAP_MB (its working set: 2.5x that), RZS_KO, RZS_ROOT.
 #
 # Why a memory cgroup rather than guest RAM alone: a compressed-RAM device keeps what it
 # stores in RAM, so a working set 2.5x the guest's RAM cannot fit at lz4's ratio on
@@ -81,43 +81,70 @@ fio_case() {
 comp_opts=(--buffer_compress_percentage=50 --buffer_compress_chunk=512 --refill_buffers)
 timed=(--time_based --runtime="$secs")
 
-bench_fio() { # DEV REP
-	local dev=$1 rep=$2 jobs rw t0 t1
-	say "$dev rep $rep: fio, compressible buffers"
-	setup "$dev" $((2 * fio_mb))M
-	fio_case "$dev" "$rep" comp-fill write 1 "${comp_opts[@]}"
-	mm_stat "$dev" >"$raw/$dev.$rep.comp.mm_stat"
+# both CMD ARGS...: CMD DEV ARGS... on the two devices back to back, in this
+# repetition's order (rzs first in even repetitions, zram first in odd ones).
+#
+# The wall clock under TCG drifts: in the 5-rep run at 135713c, every fio case of a
+# device's block moved together (rzs rep 0 1.06-1.51 times its median, rep 2
+# 0.77-1.00), and the same code moved by a median of 17% between repetitions. Run
+# a device's whole block and then the other's, minutes apart, and that drift lands
+# in the ratio; case by case, seconds apart, it mostly cancels.
+both() {
+	local cmd=$1 dev
+	shift
+	for dev in "${order[@]}"; do "$cmd" "$dev" "$@"; done
+}
+
+fill_comp() { # DEV REP
+	fio_case "$1" "$2" comp-fill write 1 "${comp_opts[@]}"
+	mm_stat "$1" >"$raw/$1.$2.comp.mm_stat"
+}
+fill_zero() { # DEV REP
+	fio_case "$1" "$2" zero-fill write 1 --zero_buffers
+}
+fill_corpus() { # DEV REP
+	local t0 t1
+	t0=$(date +%s.%N)
+	dd if="$corpus" of="$(path_of "$1")" bs=1M oflag=direct status=none
+	t1=$(date +%s.%N)
+	echo "$(stat -c %s "$corpus") $t0 $t1" >"$raw/$1.$2.corpus-fill.dd"
+	mm_stat "$1" >"$raw/$1.$2.corpus.mm_stat"
+}
+
+# bench_fio REP: the fio cases, both devices holding the same data, each case run on
+# one and then the other.
+bench_fio() {
+	local rep=$1 jobs rw
+	say "rep $rep: fio, compressible buffers (${order[*]}, case by case)"
+	both setup $((2 * fio_mb))M
+	both fill_comp "$rep"
 	for jobs in 1 "$ncpu"; do
 		for rw in randwrite write randread read; do
-			fio_case "$dev" "$rep" "comp-$rw" "$rw" "$jobs" "${comp_opts[@]}" "${timed[@]}"
+			both fio_case "$rep" "comp-$rw" "$rw" "$jobs" "${comp_opts[@]}" "${timed[@]}"
 		done
 	done
-	reset "$dev"
+	both reset
 
 	# Zero pages: no codec, no allocator. What is left is the block path and the slot
 	# table, so this case tells those apart from the codec.
-	say "$dev rep $rep: zero pages"
-	setup "$dev" $((2 * fio_mb))M
-	fio_case "$dev" "$rep" zero-fill write 1 --zero_buffers
+	say "rep $rep: zero pages"
+	both setup $((2 * fio_mb))M
+	both fill_zero "$rep"
 	for jobs in 1 "$ncpu"; do
-		fio_case "$dev" "$rep" zero-randread randread "$jobs" "${timed[@]}"
+		both fio_case "$rep" zero-randread randread "$jobs" "${timed[@]}"
 	done
-	reset "$dev"
+	both reset
 
-	say "$dev rep $rep: corpus pages"
+	say "rep $rep: corpus pages"
 	cp "$OUT/corpus.bin" "$corpus"
-	setup "$dev" $((2 * fio_mb))M
-	t0=$(date +%s.%N)
-	dd if="$corpus" of="$(path_of "$dev")" bs=1M oflag=direct status=none
-	t1=$(date +%s.%N)
-	echo "$(stat -c %s "$corpus") $t0 $t1" >"$raw/$dev.$rep.corpus-fill.dd"
-	mm_stat "$dev" >"$raw/$dev.$rep.corpus.mm_stat"
+	both setup $((2 * fio_mb))M
+	both fill_corpus "$rep"
 	for jobs in 1 "$ncpu"; do
 		for rw in randread read; do
-			fio_case "$dev" "$rep" "corpus-$rw" "$rw" "$jobs" "${timed[@]}"
+			both fio_case "$rep" "corpus-$rw" "$rw" "$jobs" "${timed[@]}"
 		done
 	done
-	reset "$dev"
+	both reset
 	rm -f "$corpus"
 }
 
@@ -195,10 +222,10 @@ printf '{"cpu_flags_erms": %d, "ncpu": %d, "mem_kb": %d, "kernel": "%s", "reps":
 for rep in $(seq 0 $((reps - 1))); do
 	order=(rzs zram)
 	[ $((rep % 2)) = 1 ] && order=(zram rzs)
-	for dev in "${order[@]}"; do bench_fio "$dev" "$rep"; done
-	for dev in "${order[@]}"; do bench_meta "$dev" "$rep"; done
+	bench_fio "$rep"
+	both bench_meta "$rep"
 	for case in swap swap-heap swap-2p; do
-		for dev in "${order[@]}"; do bench_swap "$dev" "$rep" "$case"; done
+		both bench_swap "$rep" "$case"
 	done
 done
 unload_rzs
