@@ -5,7 +5,7 @@
 # DEV.REP.CASE; bench/report.py turns them into the summary on the host.
 #
 #   bench/guest.sh OUT
-# Environment: BENCH_REPS (5),
+# Environment: BENCH_REPS (6: even, so that each device goes first as often),
 # BENCH_FIO_MB (64: data per fio case, the corpus size), BENCH_FIO_SECS (4: time-based
 # fio runs), BENCH_SWAP_LIMIT_MB (memory the swap workload may use, a memory cgroup
 # limit: 160), BENCH_SWAP_MB (its working set: 2.5x that), RZS_KO, RZS_ROOT.
@@ -35,7 +35,7 @@ heap_corpus=$ram/swap-heap.bin
 cp "$OUT/swap-corpus.bin" "$swap_corpus"
 cp "$OUT/swap-heap.bin" "$heap_corpus"
 raw=$OUT/raw
-reps=${BENCH_REPS:-5}
+reps=${BENCH_REPS:-6}
 fio_mb=${BENCH_FIO_MB:-64}
 secs=${BENCH_FIO_SECS:-4}
 ncpu=$(nproc)
