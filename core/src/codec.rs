@@ -8,11 +8,16 @@
 use core::mem::MaybeUninit;
 
 use lz4_flex::block::{
-    compress_into_with_table, decompress_into, get_maximum_output_size, CompressTable,
+    compress_into_with_table, decompress_into, get_maximum_output_size, CompressError,
+    CompressTable,
 };
 
 use crate::page::Page;
 use crate::PAGE_SIZE;
+
+/// What [`Compressor::compress_max_from`] reads: lz4_flex's input trait (patch 0010).
+#[cfg(feature = "patched-codec")]
+pub use lz4_flex::block::CompressInput;
 
 /// Worst-case lz4 output for one page (4525 bytes for 4096).
 pub const MAX_COMPRESSED: usize = get_maximum_output_size(PAGE_SIZE);
@@ -85,9 +90,14 @@ impl Compressor {
     /// `PAGE_SIZE - 1`: never larger than the page itself) the page is to be stored
     /// raw. The returned slice borrows this compressor's buffer.
     pub fn compress_max(&mut self, page: &Page, max_len: usize) -> Encoded<'_> {
-        let max_len = max_len.min(PAGE_SIZE - 1);
-        match compress_into_with_table(page, &mut self.out, &mut self.table) {
-            Ok(n) if n <= max_len => match self.out.get(..n) {
+        let r = compress_into_with_table(page, &mut self.out, &mut self.table);
+        self.encoded(r, max_len)
+    }
+
+    /// What a compression that returned `r` into `self.out` gives, under `max_len`.
+    fn encoded(&self, r: Result<usize, CompressError>, max_len: usize) -> Encoded<'_> {
+        match r {
+            Ok(n) if n <= max_len.min(PAGE_SIZE - 1) => match self.out.get(..n) {
                 Some(s) => Encoded::Compressed(s),
                 None => Encoded::Incompressible,
             },
@@ -95,6 +105,27 @@ impl Compressor {
             // either way the raw page is the safe thing to store.
             _ => Encoded::Incompressible,
         }
+    }
+}
+
+#[cfg(feature = "patched-codec")]
+impl Compressor {
+    /// [`Compressor::compress_max`] of a page read through `src`'s loads (lz4_flex's
+    /// `CompressInput`, patch 0010), such as a [`crate::racy::RacySource`]: a page that
+    /// someone else may write meanwhile. If nobody does, the result is
+    /// `compress_max`'s; if someone does, `Compressed` holds a block that decodes to
+    /// some page (of bytes the compressor loaded), never a block that fails to decode,
+    /// nor an access outside `src`. `src` is one page long: any other length gives
+    /// `Incompressible` (raw: the caller stores `src`'s page as it is).
+    pub fn compress_max_from<I>(&mut self, src: &I, max_len: usize) -> Encoded<'_>
+    where
+        I: lz4_flex::block::CompressInput + ?Sized,
+    {
+        if src.len() != PAGE_SIZE {
+            return Encoded::Incompressible;
+        }
+        let r = lz4_flex::block::compress_into_with_table_from(src, &mut self.out, &mut self.table);
+        self.encoded(r, max_len)
     }
 }
 
@@ -224,6 +255,73 @@ mod tests {
         assert_eq!(
             decompress(&enc[..enc.len() / 2], &mut out),
             Err(DecodeError::Corrupt)
+        );
+    }
+
+    /// Through a `RacySource` of a page nobody writes, `compress_max_from` gives
+    /// `compress_max`'s bytes, `same_filled` gives `page::same_filled`'s word, and
+    /// the loads and copies give the page's bytes (every length near both ends).
+    #[test]
+    #[cfg(feature = "patched-codec")]
+    fn racy_source_reads_as_the_page() {
+        use crate::racy::RacySource;
+        use lz4_flex::block::CompressInput;
+
+        let mut c = compressor();
+        let mut d = compressor();
+        let mut pages = sample_pages();
+        let mut same = [0x5au8; PAGE_SIZE];
+        pages.push(same);
+        same[PAGE_SIZE - 1] ^= 1;
+        pages.push(same);
+        same[PAGE_SIZE - 1] ^= 1;
+        same[8 * 200 + 3] ^= 1;
+        pages.push(same);
+        pages.push([0; PAGE_SIZE]);
+        for (i, p) in pages.iter().enumerate() {
+            let src = RacySource::from_page(p);
+            assert_eq!(src.same_filled(), crate::page::same_filled(p), "page {i}");
+            for max in [PAGE_SIZE, 2000, 100] {
+                assert_eq!(
+                    c.compress_max_from(&src, max),
+                    d.compress_max(p, max),
+                    "page {i}, limit {max}"
+                );
+            }
+        }
+        // No zero byte, and no two neighbours equal.
+        let mut p = [0u8; PAGE_SIZE];
+        for (i, b) in p.iter_mut().enumerate() {
+            *b = (i % 251) as u8 + 1;
+        }
+        let p = &p;
+        let src = RacySource::from_page(p);
+        for pos in (0..40).chain(PAGE_SIZE - 40..PAGE_SIZE) {
+            for len in 0..=(PAGE_SIZE - pos).min(80) {
+                let mut out = [0u8; 80];
+                // SAFETY: `pos + len <= PAGE_SIZE`; `out` holds 80 bytes, ours.
+                unsafe { src.copy_to(pos, out.as_mut_ptr(), len) };
+                assert_eq!(out[..len], p[pos..pos + len], "pos {pos} len {len}");
+                assert!(out[len..].iter().all(|&b| b == 0), "pos {pos} len {len}");
+            }
+            // SAFETY: the loads below stay within the page.
+            unsafe {
+                assert_eq!(src.load_u8(pos), p[pos]);
+                if pos + 8 <= PAGE_SIZE {
+                    let w = |n: usize| p[pos..pos + n].to_vec();
+                    assert_eq!(src.load_u16(pos).to_ne_bytes().to_vec(), w(2));
+                    assert_eq!(src.load_u32(pos).to_ne_bytes().to_vec(), w(4));
+                    assert_eq!(
+                        src.load_usize(pos).to_ne_bytes().to_vec(),
+                        w(core::mem::size_of::<usize>())
+                    );
+                }
+            }
+        }
+        // A page that is not one page long is never compressed.
+        assert_eq!(
+            c.compress_max_from(&[0u8; 100][..], PAGE_SIZE),
+            Encoded::Incompressible
         );
     }
 
@@ -393,6 +491,23 @@ mod tests {
     #[test]
     #[cfg(feature = "patched-codec")]
     fn compress_survives_input_changing_under_it() {
+        compress_while_the_page_changes(false);
+    }
+
+    /// The same through a [`crate::racy::RacySource`] (`compress_max_from`), as the
+    /// driver compresses an O_DIRECT write's user page: volatile loads, so the race is
+    /// within what Rust allows (the writer's volatile stores against them).
+    #[test]
+    #[cfg(feature = "patched-codec")]
+    fn compress_max_from_survives_the_page_changing_under_it() {
+        compress_while_the_page_changes(true);
+    }
+
+    /// The body of the two tests above: `racy` compresses through a `RacySource`.
+    #[cfg(feature = "patched-codec")]
+    fn compress_while_the_page_changes(racy: bool) {
+        use crate::racy::RacySource;
+        use core::ptr::NonNull;
         use std::cell::UnsafeCell;
         use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -428,9 +543,18 @@ mod tests {
                 if raced >= 1000 {
                     break;
                 }
-                // SAFETY: see the test's documentation.
-                let page: &Page = unsafe { &*shared.ptr().cast::<Page>() };
-                if let Encoded::Compressed(s) = c.compress_max(page, PAGE_SIZE - 1) {
+                let enc = if racy {
+                    let base = NonNull::new(shared.ptr()).unwrap();
+                    // SAFETY: the page is valid for reads while `shared` lives, and
+                    // no reference to it exists: the writer uses raw pointers.
+                    let src = unsafe { RacySource::new(base) };
+                    c.compress_max_from(&src, PAGE_SIZE - 1)
+                } else {
+                    // SAFETY: see the test's documentation.
+                    let page: &Page = unsafe { &*shared.ptr().cast::<Page>() };
+                    c.compress_max(page, PAGE_SIZE - 1)
+                };
+                if let Encoded::Compressed(s) = enc {
                     compressed += 1;
                     assert!(s.len() < PAGE_SIZE);
                     assert_eq!(

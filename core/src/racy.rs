@@ -108,6 +108,12 @@ fn u16_of(c: &[u8]) -> u16 {
     u16::from_ne_bytes(w)
 }
 
+/// Whether `n` bytes from `pos` lie within a page.
+#[inline(always)]
+fn fits(pos: usize, n: usize) -> bool {
+    pos <= PAGE_SIZE && n <= PAGE_SIZE - pos
+}
+
 /// One page of memory that others may read or write while it is in use here.
 ///
 /// # Invariants
@@ -142,32 +148,26 @@ impl<'a> RacyPage<'a> {
         unsafe { Self::new(NonNull::from(page).cast()) }
     }
 
-    /// Whether `n` bytes from `pos` lie within the page.
-    #[inline(always)]
-    fn fits(pos: usize, n: usize) -> bool {
-        pos <= PAGE_SIZE && n <= PAGE_SIZE - pos
-    }
-
     /// Reads the `out.len()` bytes at `pos` into `out`; `false`, with nothing read,
     /// if they do not all lie within the page.
     #[inline(always)]
     pub fn read(&self, pos: usize, out: &mut [u8]) -> bool {
-        let fits = Self::fits(pos, out.len());
-        if fits {
+        let ok = fits(pos, out.len());
+        if ok {
             self.read_at(pos, out);
         }
-        fits
+        ok
     }
 
     /// Writes `bytes` at `pos`; `false`, with nothing written, if they do not all
     /// lie within the page.
     #[inline(always)]
     pub fn write(&mut self, pos: usize, bytes: &[u8]) -> bool {
-        let fits = Self::fits(pos, bytes.len());
-        if fits {
+        let ok = fits(pos, bytes.len());
+        if ok {
             self.write_at(pos, bytes);
         }
-        fits
+        ok
     }
 
     /// Reads `out.len()` bytes at `pos`, which the caller has checked lie within the
@@ -301,6 +301,174 @@ impl lz4_flex::block::DecodeOutput for RacyPage<'_> {
     fn store_slice(&mut self, pos: usize, bytes: &[u8]) {
         let fits = self.write(pos, bytes);
         debug_assert!(fits, "store of {} bytes at {pos}", bytes.len());
+    }
+}
+
+/// One page of memory that others may write while rzs reads it: the user's page of
+/// an O_DIRECT write, which the compressor reads in place ([`crate::codec::Compressor::compress_max_from`])
+/// instead of from a copy, as zram's C compressor does.
+///
+/// Every read is a volatile load (the kernel's `READ_ONCE`) of 8, 4, 2 or 1 bytes,
+/// each made once, its value used as read. A racing writer can make two loads of the
+/// same bytes disagree; what rzs then stores is garbage (as what zram stores would
+/// be) but decodes to a page: lz4_flex's compressor derives every position and length
+/// from the input's length and its own counts, never from the bytes it loads
+/// (`CompressInput`'s contract, patch 0010 in `scripts/patches/crates/`).
+///
+/// # Invariants
+///
+/// `base` is valid for reads of `PAGE_SIZE` bytes for `'a`. During `'a` no Rust
+/// `&mut` to any of those bytes exists, and if any of them may change, it changes only
+/// through writes outside Rust (user space, the kernel's C code) and no Rust `&` to
+/// them exists either.
+pub struct RacySource<'a> {
+    base: NonNull<u8>,
+    _page: PhantomData<&'a [u8; PAGE_SIZE]>,
+}
+
+impl<'a> RacySource<'a> {
+    /// The page at `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` is valid for reads of `PAGE_SIZE` bytes for `'a` (any alignment), and
+    /// during `'a` no Rust `&mut` to those bytes exists, nor any Rust `&` if they may
+    /// change meanwhile.
+    pub unsafe fn new(base: NonNull<u8>) -> Self {
+        // INVARIANT: per the contract.
+        Self {
+            base,
+            _page: PhantomData,
+        }
+    }
+
+    /// A page of ours, through the same loads (tests and benchmarks).
+    pub fn from_page(page: &'a [u8; PAGE_SIZE]) -> Self {
+        // SAFETY: the shared borrow makes the page valid for reads for `'a`, and
+        // nothing can write it (nor hold a `&mut`) while it lasts.
+        unsafe { Self::new(NonNull::from(page).cast()) }
+    }
+
+    /// The page's first byte: for copying it with the kernel's C routines, which may
+    /// read memory that others write.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.base.as_ptr()
+    }
+
+    /// The `size_of::<T>()` bytes at `pos`, in native byte order: one volatile load.
+    ///
+    /// # Safety
+    ///
+    /// `pos + size_of::<T>() <= PAGE_SIZE`.
+    #[inline(always)]
+    unsafe fn load<T: Copy>(&self, pos: usize) -> T {
+        // SAFETY: the bytes lie within the page (precondition), which is valid for
+        // reads, and no reference covers them if they may change (invariant).
+        unsafe { vol::load(self.base.as_ptr().add(pos).cast::<T>()) }
+    }
+
+    /// [`crate::page::same_filled`] of the page: the repeated word if every machine
+    /// word read equals the first (the last word is read second, as there).
+    pub fn same_filled(&self) -> Option<usize> {
+        const WORD: usize = core::mem::size_of::<usize>();
+        // SAFETY: `0 + WORD <= PAGE_SIZE`.
+        let first: usize = unsafe { self.load(0) };
+        // SAFETY: `PAGE_SIZE - WORD + WORD <= PAGE_SIZE`.
+        if unsafe { self.load::<usize>(PAGE_SIZE - WORD) } != first {
+            return None;
+        }
+        // SAFETY: `pos + WORD <= PAGE_SIZE` for every `pos` of the range.
+        (WORD..PAGE_SIZE - WORD)
+            .step_by(WORD)
+            .all(|pos| unsafe { self.load::<usize>(pos) } == first)
+            .then_some(first)
+    }
+}
+
+/// The compressor's input (`lz4_flex`'s `CompressInput`, patch 0010): volatile loads.
+/// The compressor keeps to `0..PAGE_SIZE` (the trait's contract, which each load
+/// relies on); a build with debug assertions (the tests, the fuzzer, a kernel with
+/// `CONFIG_RUST_DEBUG_ASSERTIONS`) also checks it.
+// SAFETY: `len()` is always `PAGE_SIZE`, and every method reads only the bytes its
+// precondition puts within `0..PAGE_SIZE`, which the page is valid for (invariant).
+#[cfg(feature = "patched-codec")]
+unsafe impl lz4_flex::block::CompressInput for RacySource<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        PAGE_SIZE
+    }
+
+    #[inline(always)]
+    unsafe fn load_u8(&self, pos: usize) -> u8 {
+        debug_assert!(fits(pos, 1), "load of 1 byte at {pos}");
+        // SAFETY: `pos < PAGE_SIZE` (precondition).
+        unsafe { self.load(pos) }
+    }
+
+    #[inline(always)]
+    unsafe fn load_u16(&self, pos: usize) -> u16 {
+        debug_assert!(fits(pos, 2), "load of 2 bytes at {pos}");
+        // SAFETY: `pos + 2 <= PAGE_SIZE` (precondition).
+        unsafe { self.load(pos) }
+    }
+
+    #[inline(always)]
+    unsafe fn load_u32(&self, pos: usize) -> u32 {
+        debug_assert!(fits(pos, 4), "load of 4 bytes at {pos}");
+        // SAFETY: `pos + 4 <= PAGE_SIZE` (precondition).
+        unsafe { self.load(pos) }
+    }
+
+    #[inline(always)]
+    unsafe fn load_usize(&self, pos: usize) -> usize {
+        debug_assert!(
+            fits(pos, core::mem::size_of::<usize>()),
+            "load of a word at {pos}"
+        );
+        // SAFETY: `pos + size_of::<usize>() <= PAGE_SIZE` (precondition).
+        unsafe { self.load(pos) }
+    }
+
+    /// 8 bytes at a time, then 4, 2 and 1: for the literals the compressor copies
+    /// (8, 16 or 24 bytes, a constant, for most runs: a few loads and stores).
+    #[inline(always)]
+    unsafe fn copy_to(&self, pos: usize, dst: *mut u8, len: usize) {
+        debug_assert!(fits(pos, len), "copy of {len} bytes at {pos}");
+        // `done <= len` and `pos + len <= PAGE_SIZE` (precondition): the wrapping
+        // operations below never wrap, and spare overflow-checked builds a branch each.
+        let mut done = 0usize;
+        while len.wrapping_sub(done) >= 8 {
+            // SAFETY: `pos + done + 8 <= pos + len <= PAGE_SIZE` (precondition), and
+            // `dst` is valid for writes of `len` bytes that overlap no byte of the page.
+            unsafe {
+                dst.add(done)
+                    .cast::<u64>()
+                    .write_unaligned(self.load(pos.wrapping_add(done)))
+            };
+            done = done.wrapping_add(8);
+        }
+        if len.wrapping_sub(done) >= 4 {
+            // SAFETY: as above, for 4 bytes.
+            unsafe {
+                dst.add(done)
+                    .cast::<u32>()
+                    .write_unaligned(self.load(pos.wrapping_add(done)))
+            };
+            done = done.wrapping_add(4);
+        }
+        if len.wrapping_sub(done) >= 2 {
+            // SAFETY: as above, for 2 bytes.
+            unsafe {
+                dst.add(done)
+                    .cast::<u16>()
+                    .write_unaligned(self.load(pos.wrapping_add(done)))
+            };
+            done = done.wrapping_add(2);
+        }
+        if len != done {
+            // SAFETY: as above, for the last byte.
+            unsafe { dst.add(done).write(self.load(pos.wrapping_add(done))) };
+        }
     }
 }
 
