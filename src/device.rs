@@ -19,7 +19,7 @@ use rzs_core::stats::{Hot, Stats};
 use rzs_core::table::SlotTable;
 use rzs_core::PAGE_SIZE;
 
-use crate::store::{Backing, Ctx, PageSink, Select, Store, StoreError, WbReport};
+use crate::store::{Backing, Ctx, PageSink, Select, Source, Store, StoreError, WbReport};
 use crate::sys::backing::BackingDev;
 use crate::sys::blk::{self, Bdev, BdevCell, Bio, BioData, DiskRef, Op, Status};
 use crate::sys::gate::Gate;
@@ -593,17 +593,21 @@ impl Device {
         Ok(())
     }
 
-    /// Reads or writes every page of a page-aligned bio. Writes copy the bio's page to
-    /// this CPU's workspace and compress it there (a swap writeout's pages are
-    /// compressed in place); reads, see `Store::read`.
+    /// Reads or writes every page of a page-aligned bio. Writes compress each whole
+    /// page in place (a swap writeout's as a `&Page`, any other through volatile
+    /// loads: user memory of an O_DIRECT write may change meanwhile); a page that
+    /// comes in pieces is copied to this CPU's workspace and compressed there. Reads,
+    /// see `Store::read`.
     fn do_rw(&self, store: &Store, bio: &Bio<'_>, write: bool, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         let first = (bio.sector() << blk::SECTOR_SHIFT) / PAGE_SIZE as u64;
         let mut data: BioData<'_> = if write { bio.write_data() } else { bio.data() };
         let mut index = usize::try_from(first).map_err(|_| StoreError::OutOfRange)?;
         while data.remaining() > 0 {
             if write {
-                // Swap writeout is compressed in place; anything else from a snapshot.
-                match data.with_stable_page(|page| store.write_stable(index, page, ctx)) {
+                let in_place = data
+                    .with_stable_page(|page| store.write_in_place(index, Source::Stable(page), ctx))
+                    .or_else(|| data.with_racy_source(|src| store.write_in_place(index, Source::Racy(src), ctx)));
+                match in_place {
                     Some(r) => r?,
                     None => store.write(index, |_, page| data.copy_out(page).map_err(|_| StoreError::Io), ctx)?,
                 }

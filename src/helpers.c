@@ -36,6 +36,7 @@ void rzs_cond_resched(void);
 struct page *rzs_nth_page(struct page *page, unsigned long n);
 void rzs_copy_from_page(void *dst, struct page *page, unsigned int off, size_t len);
 void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size_t len);
+void rzs_copy_racy(void *dst, const void *src, size_t len);
 void rzs_fill_page(struct page *page, unsigned int off, size_t len, unsigned long word);
 bool rzs_bio_stable_swap_write(struct bio *bio);
 void *rzs_kmap_page_being_filled(struct page *page);
@@ -112,6 +113,16 @@ void rzs_copy_from_page(void *dst, struct page *page, unsigned int off, size_t l
 
 	memcpy(dst, src + off, len);
 	kunmap_local(src);
+}
+
+/*
+ * memcpy() from memory that another thread may write meanwhile (an O_DIRECT write's
+ * user page, mapped by the Rust side, stored raw): the racing reads are made here,
+ * in C, as in rzs_copy_from_page(), and the Rust side forms no reference to it.
+ */
+void rzs_copy_racy(void *dst, const void *src, size_t len)
+{
+	memcpy(dst, src, len);
 }
 
 /*

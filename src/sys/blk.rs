@@ -20,7 +20,7 @@
 
 use core::ptr::NonNull;
 use kernel::ffi::c_void;
-use rzs_core::racy::RacyPage;
+use rzs_core::racy::{RacyPage, RacySource};
 
 use kernel::bindings;
 use kernel::error::{code, from_err_ptr, from_result, to_result, Error, Result};
@@ -868,6 +868,35 @@ impl BioData<'_> {
         // SAFETY: `addr` came from `rzs_kmap_local_page(p.page)` in this context and
         // is unmapped once; the helper also flushes the data cache of the page.
         unsafe { ffi::rzs_kunmap_filled(p.page, addr) };
+        Some(r)
+    }
+
+    /// Hands the next page of a write bio to `f` to read in place as a
+    /// [`RacySource`], which others may write meanwhile (user memory of an O_DIRECT
+    /// write), if the next piece is a whole page; then advances past it. `None`, with
+    /// nothing consumed, otherwise. `f` may sleep: a `kmap_local_page` mapping stays
+    /// valid across preemption (it pins the task to its CPU on highmem kernels).
+    pub(crate) fn with_racy_source<R>(&mut self, f: impl FnOnce(&RacySource<'_>) -> R) -> Option<R> {
+        let saved = self.iter;
+        let p = self.next_whole_page()?;
+        // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
+        // it; `kmap_local_page` maps all of it until the matching unmap below.
+        let addr = unsafe { ffi::rzs_kmap_local_page(p.page) };
+        let Some(base) = NonNull::new(addr.cast::<u8>()) else {
+            // Not a mapping (kmap_local_page does not fail): nothing to unmap.
+            self.iter = saved;
+            return None;
+        };
+        // SAFETY: `base` maps `PAGE_SIZE` readable bytes until the unmap below, after
+        // `f` returns; `src` cannot outlive `f`'s call (`R` does not borrow it). No
+        // Rust reference to the page exists: rzs makes none (the bio's pages are
+        // reached only through this type's methods), and whoever else may write it
+        // (the user, C code) does so outside Rust.
+        let src = unsafe { RacySource::new(base) };
+        let r = f(&src);
+        // SAFETY: `addr` came from `rzs_kmap_local_page(p.page)` in this context and
+        // is unmapped once.
+        unsafe { ffi::rzs_kunmap_local(addr) };
         Some(r)
     }
 

@@ -28,6 +28,7 @@ extern "C" {
     pub(crate) fn rzs_nth_page(page: *mut bindings::page, n: c_ulong) -> *mut bindings::page;
     pub(crate) fn rzs_copy_from_page(dst: *mut c_void, page: *mut bindings::page, off: c_uint, len: usize);
     pub(crate) fn rzs_copy_to_page(page: *mut bindings::page, off: c_uint, src: *const c_void, len: usize);
+    pub(crate) fn rzs_copy_racy(dst: *mut c_void, src: *const c_void, len: usize);
     pub(crate) fn rzs_fill_page(page: *mut bindings::page, off: c_uint, len: usize, word: c_ulong);
     pub(crate) fn rzs_bio_stable_swap_write(bio: *mut bindings::bio) -> bool;
     pub(crate) fn rzs_kmap_page_being_filled(page: *mut bindings::page) -> *mut c_void;

@@ -35,6 +35,7 @@ use kernel::prelude::*;
 use kernel::sync::lock::{spinlock::SpinLockBackend, Guard};
 use kernel::sync::SpinLock;
 
+use rzs_core::racy::RacySource;
 use rzs_core::table::{Entry, ObjRef, SlotGuard, SlotTable};
 use rzs_core::tier::{BackRef, BlockMap, Clock, Run};
 use rzs_core::PAGE_SIZE;
@@ -111,6 +112,25 @@ impl Object<'_> {
         unsafe {
             let dst = ffi::rzs_zs_map_wo(self.table.pool.ptr(), self.handle) as *mut u8;
             core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+            ffi::rzs_zs_unmap(self.table.pool.ptr(), self.handle);
+        }
+        Ok(())
+    }
+
+    /// Fills the object, which must be one page long (else `EINVAL`), with the page
+    /// `src`, which others may write meanwhile: copied by the kernel's `memcpy`, in C.
+    /// May take sleeping locks on PREEMPT_RT: not under a stripe lock.
+    pub(crate) fn write_racy(&mut self, src: &RacySource<'_>) -> Result {
+        if self.size != PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        // SAFETY: the handle is live and ours alone (invariant), `PAGE_SIZE` bytes
+        // long, so the write-only mapping covers the copy until the unmap. `src`'s
+        // page is valid for reads of `PAGE_SIZE` bytes while `src` lives, and no Rust
+        // reference to it exists (`RacySource`'s invariant): the C `memcpy` reads it.
+        unsafe {
+            let dst = ffi::rzs_zs_map_wo(self.table.pool.ptr(), self.handle);
+            ffi::rzs_copy_racy(dst, src.as_ptr().cast(), PAGE_SIZE);
             ffi::rzs_zs_unmap(self.table.pool.ptr(), self.handle);
         }
         Ok(())

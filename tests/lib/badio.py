@@ -228,14 +228,19 @@ def same_index(dev, secs):
 def unstable(dev, secs):
     """zram's page-changed-between-compression-and-store bug: one thread writes a
     page with O_DIRECT (the kernel reads the user's page in place) while another
-    keeps changing that page, between compressible and incompressible content, so
-    its compressed size changes under the compressor. Every write must complete,
-    and every read of the page must succeed and return one whole page."""
+    keeps changing that page, between same-filled, text (matches at every
+    distance) and incompressible content, so its compressed size changes under the
+    compressor. rzs compresses such a page in place through volatile loads
+    (BioData::with_racy_source). Every write must complete, and every read of the
+    page must succeed, return one whole page, and return it again on a second read;
+    once the page stays still, it must read back exactly."""
     fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
     wbuf = mmap.mmap(-1, P)
     addr = ctypes.addressof(ctypes.c_char.from_buffer(wbuf))
     rbuf = mmap.mmap(-1, P)
+    rbuf2 = mmap.mmap(-1, P)
     noise = random.Random(5).randbytes(P)
+    text = (b"rzs compresses the page in place while it changes; " * (P // 32))[:P]
     stop = threading.Event()
     flips = [0]
 
@@ -243,10 +248,13 @@ def unstable(dev, secs):
         i = 0
         while not stop.is_set():
             # ctypes calls drop the GIL, so these run while pwritev is in the kernel.
-            if i % 2:
+            k = (i * 512) % P
+            if i % 3 == 0:
                 libc.memset(addr, i & 0xFF, P)
+            elif i % 3 == 1:
+                ctypes.memmove(addr + k, noise, P - k)
             else:
-                ctypes.memmove(addr + (i * 512) % P, noise, P - (i * 512) % P)
+                ctypes.memmove(addr + k // 8, text, P - k // 8)
             i += 1
         flips[0] = i
 
@@ -259,14 +267,21 @@ def unstable(dev, secs):
             try:
                 os.pwritev(fd, [wbuf], idx * P)
                 writes += 1
-                if os.preadv(fd, [rbuf], idx * P) != P:
+                if os.preadv(fd, [rbuf], idx * P) != P or os.preadv(fd, [rbuf2], idx * P) != P:
                     errors += 1
-                reads += 1
+                elif rbuf[:] != rbuf2[:]:
+                    print(f"badio.py: page {idx}: two reads differ", file=sys.stderr)
+                    errors += 1
+                reads += 2
             except OSError as e:
                 print(f"badio.py: page {idx}: {e}", file=sys.stderr)
                 errors += 1
     stop.set()
     t.join()
+    os.pwritev(fd, [wbuf], 3 * P)
+    if os.preadv(fd, [rbuf], 3 * P) != P or rbuf[:] != wbuf[:]:
+        print("badio.py: the page, still now, did not read back", file=sys.stderr)
+        errors += 1
     os.close(fd)
     print(f"writes={writes} reads={reads} changes={flips[0]} errors={errors}")
     return 1 if errors or not writes else 0
