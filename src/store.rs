@@ -30,21 +30,12 @@ use crate::sys::gate::Srcu;
 use crate::sys::workspace::Workspaces;
 use crate::sys::zs::{Backed, Held, ObjTable, View};
 
-/// A page to store in place ([`Store::write_in_place`]).
-#[derive(Clone, Copy)]
-pub(crate) enum Source<'p> {
-    /// A page nobody writes meanwhile (a swap writeout's, a workspace's).
-    Stable(&'p Page),
-    /// A page someone may write meanwhile (an O_DIRECT write's user page).
-    Racy(&'p RacySource<'p>),
-}
-
-/// What an object is filled with: compressed bytes or a page of ours, or a page
-/// someone may write meanwhile (copied by the kernel's `memcpy`).
+/// What an object is filled with: compressed bytes, or the page itself (which
+/// someone may write meanwhile: copied by the kernel's `memcpy`).
 #[derive(Clone, Copy)]
 enum Payload<'a> {
-    Bytes(&'a [u8]),
-    Racy(&'a RacySource<'a>),
+    Compressed(&'a [u8]),
+    Raw(&'a RacySource<'a>),
 }
 
 /// Why a page could not be stored or loaded.
@@ -398,29 +389,25 @@ impl Store {
         fill(self, &mut ws.page)?;
         let new = match page::same_filled(&ws.page) {
             Some(w) => Held::Same(w as u64),
-            None => self.encode_object(Source::Stable(&ws.page), &mut ws.comp, ctx)?,
+            None => self.encode_object(&RacySource::from_page(&ws.page), &mut ws.comp, ctx)?,
         };
         drop(g);
         self.install(index, new, ctx)
     }
 
-    /// Stores page `src` at `index` in place, without a snapshot: a page that nobody
-    /// writes meanwhile (swap writeout, `BioData::with_stable_page`), or one that
-    /// someone may (an O_DIRECT write, `BioData::with_racy_source`), read through
-    /// volatile loads. A same-filled page needs no workspace at all. If the page
-    /// changes meanwhile, what is stored is still a page that reads back (the codec
-    /// is robust to it: `rzs_core::codec`'s tests `compress_survives_input_changing_
-    /// under_it` and `compress_max_from_survives_the_page_changing_under_it`), made of
-    /// bytes it held. May sleep.
-    pub(crate) fn write_in_place(&self, index: usize, src: Source<'_>, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
+    /// Stores page `src` at `index` in place, without a snapshot, reading it through
+    /// volatile loads: a page that nobody writes meanwhile (swap writeout,
+    /// `BioData::with_stable_page`), or one that someone may (an O_DIRECT write,
+    /// `BioData::with_racy_source`). A same-filled page needs no workspace at all. If
+    /// the page changes meanwhile, what is stored is still a page that reads back (the
+    /// codec is robust to it: `rzs_core::codec`'s test
+    /// `compress_max_from_survives_the_page_changing_under_it`), made of bytes it
+    /// held. May sleep.
+    pub(crate) fn write_in_place(&self, index: usize, src: &RacySource<'_>, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         if index >= self.pages() {
             return Err(StoreError::OutOfRange);
         }
-        let same = match src {
-            Source::Stable(p) => page::same_filled(p),
-            Source::Racy(r) => r.same_filled(),
-        };
-        if let Some(w) = same {
+        if let Some(w) = src.same_filled() {
             return self.install(index, Held::Same(w as u64), ctx);
         }
         let mut g = self.ws.get(ctx.cpu);
@@ -431,23 +418,18 @@ impl Store {
 
     /// An object holding page `src` (not same-filled: the caller checked) compressed
     /// or raw, allocated here against the memory limit.
-    fn encode_object(&self, src: Source<'_>, comp: &mut Compressor, ctx: Ctx<'_>) -> core::result::Result<Held<'_>, StoreError> {
+    fn encode_object(&self, src: &RacySource<'_>, comp: &mut Compressor, ctx: Ctx<'_>) -> core::result::Result<Held<'_>, StoreError> {
         let limit = self.mem_limit_pages.load(Ordering::Relaxed);
         if limit != 0 && self.table.total_pages() >= limit && !self.make_room(ctx) {
             return Err(StoreError::Limit);
         }
-        let enc = match src {
-            Source::Stable(p) => comp.compress_max(p, self.max_compressed),
-            Source::Racy(r) => comp.compress_max_from(r, self.max_compressed),
-        };
-        let data = match (enc, src) {
-            (Encoded::Compressed(c), _) => Payload::Bytes(c),
-            (Encoded::Incompressible, Source::Stable(p)) => Payload::Bytes(&p[..]),
-            (Encoded::Incompressible, Source::Racy(r)) => Payload::Racy(r),
+        let data = match comp.compress_max_from(src, self.max_compressed) {
+            Encoded::Compressed(c) => Payload::Compressed(c),
+            Encoded::Incompressible => Payload::Raw(src),
         };
         let len = match data {
-            Payload::Bytes(b) => b.len(),
-            Payload::Racy(_) => PAGE_SIZE,
+            Payload::Compressed(c) => c.len(),
+            Payload::Raw(_) => PAGE_SIZE,
         };
         let mut obj = self.table.alloc(len).map_err(|_| StoreError::NoMem)?;
         let mut total = self.table.total_pages();
@@ -465,8 +447,8 @@ impl Store {
             total = self.table.total_pages();
         }
         match data {
-            Payload::Bytes(b) => obj.write(b),
-            Payload::Racy(r) => obj.write_racy(r),
+            Payload::Compressed(c) => obj.write(c),
+            Payload::Raw(r) => obj.write_racy(r),
         }
         .map_err(|_| StoreError::NoMem)?;
         // A relaxed load, and a write only at a new peak: no shared line is dirtied

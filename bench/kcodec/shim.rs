@@ -28,8 +28,11 @@ pub unsafe extern "C" fn kb_flex_ws_init(ws: *mut MaybeUninit<Compressor>) {
 }
 
 /// Compresses one page as rzs.ko does (its raw limit aside: anything below a page
-/// counts). Returns the compressed length and sets `*out` to the data (in `ws`), or
-/// returns -1 for a page stored raw.
+/// counts): with the patched crate, through a `RacySource` of the page, the volatile
+/// loads the driver reads every page it compresses in place with
+/// (`Store::write_in_place`); with the crate as published, from the slice. Returns
+/// the compressed length and sets `*out` to the data (in `ws`), or returns -1 for a
+/// page stored raw.
 ///
 /// # Safety
 /// `ws` was initialised by `kb_flex_ws_init`; `page` points to 4096 readable bytes;
@@ -42,7 +45,11 @@ pub unsafe extern "C" fn kb_flex_compress(
 ) -> isize {
     // SAFETY: the caller's contract.
     let (c, page) = unsafe { (&mut *ws, &*page) };
-    match c.compress_max(page, PAGE_SIZE - 1) {
+    #[cfg(feature = "patched-codec")]
+    let enc = c.compress_max_from(&rzs_core::racy::RacySource::from_page(page), PAGE_SIZE - 1);
+    #[cfg(not(feature = "patched-codec"))]
+    let enc = c.compress_max(page, PAGE_SIZE - 1);
+    match enc {
         Encoded::Compressed(s) => {
             // SAFETY: the caller's contract.
             unsafe { *out = s.as_ptr() };
