@@ -126,8 +126,9 @@ impl Object<'_> {
         }
         // SAFETY: the handle is live and ours alone (invariant), `PAGE_SIZE` bytes
         // long, so the write-only mapping covers the copy until the unmap. `src`'s
-        // page is valid for reads of `PAGE_SIZE` bytes while `src` lives, and no Rust
-        // reference to it exists (`RacySource`'s invariant): the C `memcpy` reads it.
+        // page is valid for reads of `PAGE_SIZE` bytes while `src` lives, and whatever
+        // may write it meanwhile does so outside Rust (`RacySource`'s invariant): the
+        // C `memcpy` reads it, racing with such writes as C code may.
         unsafe {
             let dst = ffi::rzs_zs_map_wo(self.table.pool.ptr(), self.handle);
             ffi::rzs_copy_racy(dst, src.as_ptr().cast(), PAGE_SIZE);
