@@ -15,7 +15,6 @@ use kernel::{fmt, new_mutex};
 use rzs_core::abi::{self, DeviceState, RzsStats};
 use rzs_core::codec;
 use rzs_core::page::Page;
-use rzs_core::racy::RacySource;
 use rzs_core::stats::{Hot, Stats};
 use rzs_core::table::SlotTable;
 use rzs_core::PAGE_SIZE;
@@ -595,20 +594,16 @@ impl Device {
     }
 
     /// Reads or writes every page of a page-aligned bio. Writes compress each whole
-    /// page in place, through volatile loads (a swap writeout's page stays as it is;
-    /// user memory of an O_DIRECT write may change meanwhile); a page that comes in
-    /// pieces is copied to this CPU's workspace and compressed there. Reads, see
-    /// `Store::read`.
+    /// page in place, through volatile loads (user memory of an O_DIRECT write may
+    /// change meanwhile); a page that comes in pieces is copied to this CPU's
+    /// workspace and compressed there. Reads, see `Store::read`.
     fn do_rw(&self, store: &Store, bio: &Bio<'_>, write: bool, ctx: Ctx<'_>) -> core::result::Result<(), StoreError> {
         let first = (bio.sector() << blk::SECTOR_SHIFT) / PAGE_SIZE as u64;
-        let mut data: BioData<'_> = if write { bio.write_data() } else { bio.data() };
+        let mut data: BioData<'_> = bio.data();
         let mut index = usize::try_from(first).map_err(|_| StoreError::OutOfRange)?;
         while data.remaining() > 0 {
             if write {
-                let in_place = data
-                    .with_stable_page(|page| store.write_in_place(index, &RacySource::from_page(page), ctx))
-                    .or_else(|| data.with_racy_source(|src| store.write_in_place(index, src, ctx)));
-                match in_place {
+                match data.with_racy_source(|src| store.write_in_place(index, src, ctx)) {
                     Some(r) => r?,
                     None => store.write(index, |_, page| data.copy_out(page).map_err(|_| StoreError::Io), ctx)?,
                 }

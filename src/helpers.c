@@ -38,7 +38,6 @@ void rzs_copy_from_page(void *dst, struct page *page, unsigned int off, size_t l
 void rzs_copy_to_page(struct page *page, unsigned int off, const void *src, size_t len);
 void rzs_copy_racy(void *dst, const void *src, size_t len);
 void rzs_fill_page(struct page *page, unsigned int off, size_t len, unsigned long word);
-bool rzs_bio_stable_swap_write(struct bio *bio);
 void *rzs_kmap_page_being_filled(struct page *page);
 void rzs_kunmap_filled(struct page *page, void *addr);
 void *rzs_kmap_local_page(struct page *page);
@@ -167,17 +166,6 @@ void rzs_fill_page(struct page *page, unsigned int off, size_t len, unsigned lon
 	}
 	kunmap_local(dst);
 	flush_dcache_page(page);
-}
-
-/*
- * Whether @bio is swap writeout (mm/page_io.c's REQ_SWAP writes) to a disk that
- * has stable writes now: see BioData::with_stable_page in src/sys/blk.rs for what
- * that guarantees about its pages.
- */
-bool rzs_bio_stable_swap_write(struct bio *bio)
-{
-	return bio_op(bio) == REQ_OP_WRITE && (bio->bi_opf & REQ_SWAP) &&
-	       bdev_stable_writes(bio->bi_bdev);
 }
 
 /*

@@ -396,9 +396,9 @@ impl Store {
     }
 
     /// Stores page `src` at `index` in place, without a snapshot, reading it through
-    /// volatile loads: a page that nobody writes meanwhile (swap writeout,
-    /// `BioData::with_stable_page`), or one that someone may (an O_DIRECT write,
-    /// `BioData::with_racy_source`). A same-filled page needs no workspace at all. If
+    /// volatile loads (`BioData::with_racy_source`): a page that nobody writes
+    /// meanwhile (swap writeout) or one that someone may (an O_DIRECT write's user
+    /// memory). A same-filled page needs no workspace at all. If
     /// the page changes meanwhile, what is stored is still a page that reads back (the
     /// codec is robust to it: `rzs_core::codec`'s test
     /// `compress_max_from_survives_the_page_changing_under_it`), made of bytes it

@@ -473,9 +473,10 @@ mod tests {
         );
     }
 
-    /// A page that changes while it is compressed (a swap page compressed in place
-    /// when root cleared the disk's stable writes: see `BioData::with_stable_page` in
-    /// the driver) must give a stream that decodes to exactly one page, whatever
+    /// A page that changes while it is compressed (an O_DIRECT write's user page, or
+    /// a swap page when root cleared the disk's stable writes: see
+    /// `BioData::with_racy_source` in the driver) must give a stream that decodes to
+    /// exactly one page, whatever
     /// bytes the encoder saw: no panic, no write beyond the output buffer, no stream
     /// the decoder rejects. Another thread rewrites spans of the page with other
     /// sample pages' bytes while this one compresses it.
@@ -495,8 +496,10 @@ mod tests {
     }
 
     /// The same through a [`crate::racy::RacySource`] (`compress_max_from`), as the
-    /// driver compresses an O_DIRECT write's user page: volatile loads, so the race is
-    /// within what Rust allows (the writer's volatile stores against them).
+    /// driver compresses every page it writes in place: volatile loads against the
+    /// writer's volatile stores. That is still a data race in Rust's model (volatile
+    /// accesses are not atomic), on purpose, as above: in the kernel, such loads are
+    /// `READ_ONCE`, which the kernel's memory model gives a meaning.
     #[test]
     #[cfg(feature = "patched-codec")]
     fn compress_max_from_survives_the_page_changing_under_it() {
@@ -546,7 +549,9 @@ mod tests {
                 let enc = if racy {
                     let base = NonNull::new(shared.ptr()).unwrap();
                     // SAFETY: the page is valid for reads while `shared` lives, and
-                    // no reference to it exists: the writer uses raw pointers.
+                    // no reference to it exists. The other thread writes it through
+                    // raw pointers, in Rust: a race outside Rust's model, which is
+                    // what the test exercises (see its documentation).
                     let src = unsafe { RacySource::new(base) };
                     c.compress_max_from(&src, PAGE_SIZE - 1)
                 } else {

@@ -309,11 +309,15 @@ impl lz4_flex::block::DecodeOutput for RacyPage<'_> {
 /// instead of from a copy, as zram's C compressor does.
 ///
 /// Every read is a volatile load (the kernel's `READ_ONCE`) of 8, 4, 2 or 1 bytes,
-/// each made once, its value used as read. A racing writer can make two loads of the
-/// same bytes disagree; what rzs then stores is garbage (as what zram stores would
-/// be) but decodes to a page: lz4_flex's compressor derives every position and length
-/// from the input's length and its own counts, never from the bytes it loads
-/// (`CompressInput`'s contract, patch 0010 in `scripts/patches/crates/`).
+/// each made once, its value used as read (one instruction where the target allows
+/// unaligned accesses, as x86-64 does; on a strict-alignment target the compiler
+/// splits an unaligned one into smaller loads, which may then see a torn word, as
+/// two loads may disagree anyway). A racing writer can make two loads of the same
+/// bytes disagree; what rzs then stores is garbage (as what zram stores would be) but
+/// decodes to a page: the bytes lz4_flex's compressor loads decide where matches are
+/// and how long, but every bound on a position or a length comes from the input's
+/// length and the compressor's own counts (`CompressInput`'s contract, patch 0010 in
+/// `scripts/patches/crates/`).
 ///
 /// # Invariants
 ///
@@ -332,8 +336,9 @@ impl<'a> RacySource<'a> {
     /// # Safety
     ///
     /// `base` is valid for reads of `PAGE_SIZE` bytes for `'a` (any alignment), and
-    /// during `'a` no Rust `&mut` to those bytes exists, nor any Rust `&` if they may
-    /// change meanwhile.
+    /// during `'a` no Rust `&mut` to those bytes exists; if they may change meanwhile,
+    /// they change only through writes outside Rust (user space, the kernel's C code)
+    /// and no Rust `&` to them exists either.
     pub unsafe fn new(base: NonNull<u8>) -> Self {
         // INVARIANT: per the contract.
         Self {

@@ -10,13 +10,13 @@
 //! and a `&[u8]` or `&mut [u8]` over memory someone else writes is undefined
 //! behaviour. [`BioData`] copies between the bio and memory rzs owns, with the
 //! kernel's `memcpy` (and `flush_dcache_page` after writing into a bio page). Two
-//! exceptions: a swap writeout page, which the kernel keeps unchanged until the
-//! write completes ([`BioData::with_stable_page`] lends it read-only, in place), and
-//! a page the read fills that nobody else may touch until the read completes, a
-//! swap-in or page-cache folio under read ([`BioData::with_filled_page`] lends it
-//! writable, in place). Any other whole page a read fills, user memory included, can
-//! be filled in place through volatile accesses only ([`BioData::with_racy_page`]:
-//! a `RacyPage`, never a reference).
+//! exception: a page the read fills that nobody else may touch until the read
+//! completes, a swap-in or page-cache folio under read ([`BioData::with_filled_page`]
+//! lends it writable, in place). Any other whole page a read fills, user memory
+//! included, can be filled in place through volatile accesses only
+//! ([`BioData::with_racy_page`]: a `RacyPage`, never a reference), and every whole
+//! page a write brings, swap writeout and user memory alike, is read in place through
+//! volatile loads only ([`BioData::with_racy_source`]: a `RacySource`).
 
 use core::ptr::NonNull;
 use kernel::ffi::c_void;
@@ -656,18 +656,7 @@ impl Bio<'_> {
 
     /// The bio's data, as a cursor from its start.
     pub(crate) fn data(&self) -> BioData<'_> {
-        BioData { bio: self.bio, iter: self.bio.bi_iter, stable: false }
-    }
-
-    /// The data of a write bio, as a cursor from its start that also offers its
-    /// whole pages without a copy when they cannot change before the bio completes
-    /// (see [`BioData::with_stable_page`]).
-    pub(crate) fn write_data(&self) -> BioData<'_> {
-        let bio = self.bio as *const bindings::bio as *mut bindings::bio;
-        // SAFETY: we own the bio until `bio_endio`; the helper only reads its flags
-        // and its disk's queue limits.
-        let stable = unsafe { ffi::rzs_bio_stable_swap_write(bio) };
-        BioData { bio: self.bio, iter: self.bio.bi_iter, stable }
+        BioData { bio: self.bio, iter: self.bio.bi_iter }
     }
 }
 
@@ -684,15 +673,9 @@ impl Drop for Bio<'_> {
 
 /// A cursor over a bio's data that copies it to or from memory rzs owns. Walks a
 /// copy of `bi_iter`, so the bio itself is unchanged.
-///
-/// # Invariants
-///
-/// `stable` is true only if `rzs_bio_stable_swap_write` said so for `bio`: swap
-/// writeout (`REQ_OP_WRITE | REQ_SWAP`) to a disk with `BLK_FEAT_STABLE_WRITES`.
 pub(crate) struct BioData<'a> {
     bio: &'a bindings::bio,
     iter: bindings::bvec_iter,
-    stable: bool,
 }
 
 const PAGE_SIZE: u32 = bindings::PAGE_SIZE as u32;
@@ -753,41 +736,6 @@ impl BioData<'_> {
                 None
             }
         }
-    }
-
-    /// Hands the next page of the bio to `f` in place, without copying it, if the
-    /// bio is a stable swap write ([`Bio::write_data`]) and its next piece is a
-    /// whole page; then advances past it. `None`, with nothing consumed, otherwise.
-    ///
-    /// Why the page cannot change while `f` reads it: mm/page_io.c writes a swap
-    /// cache folio that is locked and under writeback, and reclaim starts that only
-    /// once `try_to_unmap` removed every mapping (it fails on a GUP-pinned
-    /// anonymous page). The disk had stable writes at swapon, so swapon set
-    /// `SWP_STABLE_WRITES`, and a fault on the folio while it is under writeback maps
-    /// it read-only (`do_swap_page`); shmem waits for writeback before writing
-    /// (`shmem_swapin_folio`). Writeback ends from the bio's completion, after `f`.
-    /// One way around it exists: root clearing `queue/stable_writes` before swapon
-    /// and setting it again after. The compressor then reads bytes that change
-    /// under it; it is built to survive that (garbage in, garbage out; no panic, no
-    /// access out of bounds: `rzs_core::codec` test
-    /// `compress_survives_input_changing_under_it`), and what it stores is what a
-    /// read gives back.
-    pub(crate) fn with_stable_page<R>(&mut self, f: impl FnOnce(&[u8; PAGE_SIZE as usize]) -> R) -> Option<R> {
-        if !self.stable {
-            return None;
-        }
-        let p = self.next_whole_page()?;
-        // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
-        // it; `kmap_local_page` maps all of it until the matching unmap below.
-        let addr = unsafe { ffi::rzs_kmap_local_page(p.page) };
-        // SAFETY: `addr` maps `PAGE_SIZE` readable bytes, aligned, for as long as `f`
-        // runs. Nothing writes them meanwhile (`stable` invariant, and the argument
-        // above), so a shared reference aliases no write. The reference cannot outlive
-        // `f` (`R` does not borrow it) and is dropped before the unmap.
-        let r = f(unsafe { &*(addr as *const [u8; PAGE_SIZE as usize]) });
-        // SAFETY: `addr` came from `rzs_kmap_local_page` in this context, unmapped once.
-        unsafe { ffi::rzs_kunmap_local(addr) };
-        Some(r)
     }
 
     /// Hands the next page of a read bio to `f` to fill in place, without a bounce
@@ -872,10 +820,14 @@ impl BioData<'_> {
     }
 
     /// Hands the next page of a write bio to `f` to read in place as a
-    /// [`RacySource`], which others may write meanwhile (user memory of an O_DIRECT
-    /// write), if the next piece is a whole page; then advances past it. `None`, with
-    /// nothing consumed, otherwise. `f` may sleep: a `kmap_local_page` mapping stays
-    /// valid across preemption (it pins the task to its CPU on highmem kernels).
+    /// [`RacySource`], if the next piece is a whole page; then advances past it.
+    /// `None`, with nothing consumed, otherwise. Others may write the page meanwhile:
+    /// user memory of an O_DIRECT write may change at any time, and even a swap
+    /// writeout's page, which the kernel keeps unchanged while the disk has stable
+    /// writes, would change if root cleared `queue/stable_writes` before swapon; the
+    /// compressor reads it through volatile loads and survives that (garbage in,
+    /// garbage out: lz4_flex patch 0010). `f` may sleep: a `kmap_local_page` mapping
+    /// stays valid across preemption (it pins the task to its CPU on highmem kernels).
     pub(crate) fn with_racy_source<R>(&mut self, f: impl FnOnce(&RacySource<'_>) -> R) -> Option<R> {
         let saved = self.iter;
         let p = self.next_whole_page()?;
@@ -889,9 +841,10 @@ impl BioData<'_> {
         };
         // SAFETY: `base` maps `PAGE_SIZE` readable bytes until the unmap below, after
         // `f` returns; `src` cannot outlive `f`'s call (`R` does not borrow it). No
-        // Rust reference to the page exists: rzs makes none (the bio's pages are
-        // reached only through this type's methods), and whoever else may write it
-        // (the user, C code) does so outside Rust.
+        // Rust reference to the page exists: the only references this type makes to
+        // bio pages are `with_filled_page`'s, to pages of a read that only that read
+        // may touch, never to a write bio's; whoever else may write the page (the
+        // user, the kernel's C code) does so outside Rust.
         let src = unsafe { RacySource::new(base) };
         let r = f(&src);
         // SAFETY: `addr` came from `rzs_kmap_local_page(p.page)` in this context and

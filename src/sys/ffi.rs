@@ -30,7 +30,6 @@ extern "C" {
     pub(crate) fn rzs_copy_to_page(page: *mut bindings::page, off: c_uint, src: *const c_void, len: usize);
     pub(crate) fn rzs_copy_racy(dst: *mut c_void, src: *const c_void, len: usize);
     pub(crate) fn rzs_fill_page(page: *mut bindings::page, off: c_uint, len: usize, word: c_ulong);
-    pub(crate) fn rzs_bio_stable_swap_write(bio: *mut bindings::bio) -> bool;
     pub(crate) fn rzs_kmap_page_being_filled(page: *mut bindings::page) -> *mut c_void;
     pub(crate) fn rzs_kunmap_filled(page: *mut bindings::page, addr: *mut c_void);
     pub(crate) fn rzs_kmap_local_page(page: *mut bindings::page) -> *mut c_void;
