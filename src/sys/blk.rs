@@ -789,6 +789,23 @@ impl BioData<'_> {
         Some(r)
     }
 
+    /// Takes the next piece if it is a whole page and maps it with `kmap_local_page`;
+    /// `None`, with nothing consumed, otherwise. The caller unmaps the address
+    /// (`rzs_kunmap_local` or `rzs_kunmap_filled`) in the same context, once.
+    fn map_next_whole_page(&mut self) -> Option<(Piece, NonNull<u8>)> {
+        let saved = self.iter;
+        let p = self.next_whole_page()?;
+        // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
+        // it; `kmap_local_page` maps all of it until the caller's unmap.
+        let addr = unsafe { ffi::rzs_kmap_local_page(p.page) };
+        let Some(base) = NonNull::new(addr.cast::<u8>()) else {
+            // Not a mapping (kmap_local_page does not fail): nothing to unmap.
+            self.iter = saved;
+            return None;
+        };
+        Some((p, base))
+    }
+
     /// Hands the next page of a read bio to `f` to fill in place as a [`RacyPage`],
     /// which others may read or write meanwhile (user memory of an O_DIRECT read), if
     /// the next piece is a whole page; then advances past it. `None`, with nothing
@@ -796,25 +813,19 @@ impl BioData<'_> {
     /// [`BioData::with_filled_page`], a failed `f` leaves a partial fill, and the
     /// caller then fails the bio.
     pub(crate) fn with_racy_page<R>(&mut self, f: impl FnOnce(&mut RacyPage<'_>) -> R) -> Option<R> {
-        let saved = self.iter;
-        let p = self.next_whole_page()?;
-        // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
-        // it; `kmap_local_page` maps all of it until the matching unmap below.
-        let addr = unsafe { ffi::rzs_kmap_local_page(p.page) };
-        let Some(base) = NonNull::new(addr.cast::<u8>()) else {
-            // Not a mapping (kmap_local_page does not fail): nothing to unmap.
-            self.iter = saved;
-            return None;
-        };
+        let (p, base) = self.map_next_whole_page()?;
+        let addr = base.as_ptr().cast::<c_void>();
         // SAFETY: `base` maps `PAGE_SIZE` readable and writable bytes until the unmap
         // below, after `f` returns; `racy` cannot outlive `f`'s call (`R` does not
-        // borrow it). No Rust reference to the page exists: rzs makes none (the bio's
-        // pages are reached only through this type's methods), and whoever else uses
-        // it (the user, C code) does so outside Rust.
+        // borrow it). No Rust reference to the page exists: the only references this
+        // type makes to bio pages are `with_filled_page`'s, to pages only that read
+        // may touch, and they live only during its call; whoever else uses this page
+        // (the user, C code) does so outside Rust.
         let mut racy = unsafe { RacyPage::new(base) };
         let r = f(&mut racy);
-        // SAFETY: `addr` came from `rzs_kmap_local_page(p.page)` in this context and
-        // is unmapped once; the helper also flushes the data cache of the page.
+        // SAFETY: `addr` came from `rzs_kmap_local_page(p.page)` in this context
+        // (`map_next_whole_page`) and is unmapped once; the helper also flushes the
+        // data cache of the page.
         unsafe { ffi::rzs_kunmap_filled(p.page, addr) };
         Some(r)
     }
@@ -829,16 +840,8 @@ impl BioData<'_> {
     /// garbage out: lz4_flex patch 0010). `f` may sleep: a `kmap_local_page` mapping
     /// stays valid across preemption (it pins the task to its CPU on highmem kernels).
     pub(crate) fn with_racy_source<R>(&mut self, f: impl FnOnce(&RacySource<'_>) -> R) -> Option<R> {
-        let saved = self.iter;
-        let p = self.next_whole_page()?;
-        // SAFETY: `p.page` is a page of the bio, which stays allocated while we own
-        // it; `kmap_local_page` maps all of it until the matching unmap below.
-        let addr = unsafe { ffi::rzs_kmap_local_page(p.page) };
-        let Some(base) = NonNull::new(addr.cast::<u8>()) else {
-            // Not a mapping (kmap_local_page does not fail): nothing to unmap.
-            self.iter = saved;
-            return None;
-        };
+        let (_, base) = self.map_next_whole_page()?;
+        let addr = base.as_ptr().cast::<c_void>();
         // SAFETY: `base` maps `PAGE_SIZE` readable bytes until the unmap below, after
         // `f` returns; `src` cannot outlive `f`'s call (`R` does not borrow it). No
         // Rust reference to the page exists: the only references this type makes to
@@ -847,8 +850,8 @@ impl BioData<'_> {
         // user, the kernel's C code) does so outside Rust.
         let src = unsafe { RacySource::new(base) };
         let r = f(&src);
-        // SAFETY: `addr` came from `rzs_kmap_local_page(p.page)` in this context and
-        // is unmapped once.
+        // SAFETY: `addr` came from `rzs_kmap_local_page(p.page)` in this context
+        // (`map_next_whole_page`) and is unmapped once.
         unsafe { ffi::rzs_kunmap_local(addr) };
         Some(r)
     }
