@@ -8,6 +8,8 @@
 #   make bench  rzs vs zram in one guest, and the codec against the kernel's; bench/results/
 #   make bench-codec  lz4_flex as rzs.ko builds it vs the kernel's C lz4, natively on
 #               this CPU with the kernel's objects and mem* routines (a few minutes)
+#   make bench-codec-count  the same objects, instructions and data accesses per page
+#               counted by callgrind (load-independent); bench/results/codec-count.md
 #   make bench-icount  make bench's guest run counting guest instructions (QEMU
 #               -icount): layout-independent, sizes a per-page change; bench/results/icount/
 #   make bench-tier  tiering under swap: rzs's automatic writeback vs zram with a
@@ -76,13 +78,13 @@ KMAKE_VARS := $(filter-out HOSTRUSTC=% RUSTDOC=%,$(KMAKE_VARS)) HOSTRUSTC=$(RUST
 endif
 endif
 
-.PHONY: all deps crates kernel module rzsctl run test check bench bench-codec bench-icount bench-tier stress mutate clean help \
+.PHONY: all deps crates kernel module rzsctl run test check bench bench-codec bench-codec-count bench-icount bench-tier stress mutate clean help \
 	install install-tools uninstall dkms-install dkms-uninstall
 
 all: module
 
 help:
-	@sed -n '3,37p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,41p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(ROOT)/scripts/deps.sh
@@ -130,6 +132,9 @@ bench: module
 
 bench-codec: module
 	@$(ROOT)/scripts/bench-codec.sh $(KDIR)
+
+bench-codec-count: module
+	@BENCH_CODEC_COUNT=1 $(ROOT)/scripts/bench-codec.sh $(KDIR)
 
 bench-icount: module
 	@BENCH_ICOUNT=1 $(ROOT)/scripts/bench.sh $(KDIR)

@@ -32,6 +32,10 @@
 # BENCH_CODEC_PAGES (8192 per class), RZS_OUT.
 # BENCH_CODEC_CHECK=1 (make test): round trips only, on 1024 pages a class, no timing
 # and no results; prints one TAP line and exits non-zero if any page fails.
+# BENCH_CODEC_COUNT=1 (make bench-codec-count): no timing; instructions and data
+# accesses per page of every operation, counted by callgrind (valgrind, installed
+# pinned if missing), on 1024 pages a class; results in bench/results/codec-count.*
+# (bench/kcodec/count.py). Counts do not depend on the machine's load.
 # Output: $RZS_OUT/bench-codec/codec-kernel.json, and bench/results/codec-kernel.{json,md}.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,9 +47,22 @@ reps=${BENCH_CODEC_REPS:-7}
 min_time=${BENCH_CODEC_MIN_TIME:-0.2}
 pages=${BENCH_CODEC_PAGES:-8192}
 check=${BENCH_CODEC_CHECK:-}
+count=${BENCH_CODEC_COUNT:-}
 if [ -n "$check" ]; then
 	reps=0 min_time=0 pages=${BENCH_CODEC_PAGES:-1024}
 	out=${RZS_OUT:-$root/tests/out}/codec-check
+elif [ -n "$count" ]; then
+	pages=${BENCH_CODEC_PAGES:-1024}
+	out=${RZS_OUT:-$root/tests/out}/codec-count
+	if ! command -v valgrind >/dev/null; then
+		# shellcheck source=scripts/versions.env
+		. "$root/scripts/versions.env"
+		[ "$(id -u)" = 0 ] && SUDO="" || SUDO=sudo
+		log "installing $APT_COUNT"
+		$SUDO apt-get install -y -qq --no-install-recommends $APT_COUNT >"$RZS_CACHE/apt-count.log" 2>&1 ||
+			$SUDO apt-get install -y -qq --no-install-recommends "${APT_COUNT%%=*}" >>"$RZS_CACHE/apt-count.log" 2>&1 ||
+			die "apt-get install valgrind failed (log: $RZS_CACHE/apt-count.log)"
+	fi
 fi
 kc=$root/bench/kcodec
 [ "$(uname -m)" = x86_64 ] || die "bench-codec: the harness applies x86-64 alternatives; this is $(uname -m)"
@@ -192,6 +209,22 @@ if [ -n "$check" ]; then
 		head -n 20 "$out/check.log" | sed 's/^/# /'
 		exit 1
 	fi
+	exit 0
+fi
+if [ -n "$count" ]; then
+	# One callgrind run per class and operation (0 C compress, 1 C decompress, then
+	# four per variant: see bench/kcodec/count.py), two at a time.
+	mkdir -p "$out/count"
+	ops="0 1"
+	for i in "${!variants[@]}"; do ops+=" $((2 + 4 * i)) $((3 + 4 * i)) $((4 + 4 * i)) $((5 + 4 * i))"; done
+	log "bench-codec: counting instructions and data accesses per page with callgrind (${variants[*]} and C; a few minutes)"
+	for cls in binary text heap proc fio; do
+		for o in $ops; do echo "$cls $o"; done
+	done | xargs -P 2 -L 1 sh -c 'KB_OP=$2 valgrind --tool=callgrind --cache-sim=yes --toggle-collect=pass \
+		--callgrind-out-file="$0/count/$1.$2.cg" "$0/rzs-kcodec-bench" 1 0 "$1=$0/$1.pages" \
+		>"$0/count/$1.$2.json" 2>"$0/count/$1.$2.log" || { echo "rzs: error: callgrind $1 op $2 failed (log: $0/count/$1.$2.log)" >&2; exit 255; }' "$out" ||
+		die "bench-codec: counting failed"
+	python3 "$kc/count.py" "$out/count" "$results" "$(basename "$kdir")" "${variants[@]}"
 	exit 0
 fi
 cat "$out/binary.pages" "$out/text.pages" "$out/heap.pages" "$out/proc.pages" "$out/fio.pages" >"$out/all.pages"

@@ -17,6 +17,10 @@
  *
  * usage: rzs-kcodec-bench REPS MIN_SECONDS CLASS=PAGEFILE...
  * (REPS 0: only the round trips, no timing: make test's codec check)
+ * KB_OP=N times operation N only (see the enum below: 0 C compress, 1 C decompress,
+ * then four per variant): with REPS 1 and MIN_SECONDS 0, `pass` runs once, over
+ * every page, for that operation alone, which is what `make bench-codec-count`
+ * counts instructions and data accesses of (callgrind --toggle-collect=pass).
  * Prints JSON on stdout: per class, per operation, MB/s of each rep for each codec,
  * and the compressed sizes. Exits 1 if any page fails to round-trip through any
  * decoder on either codec's stream.
@@ -255,7 +259,8 @@ enum { C_C, C_D, V_C, V_D, V_DC, V_DR };
 /* Whether variant v has the O_DIRECT decoder (set by prepare's first page). */
 static int has_racy[MAXV];
 
-static size_t pass(struct class *c, int op)
+/* Not inlined: make bench-codec-count collects callgrind events inside it only. */
+static __attribute__((noinline)) size_t pass(struct class *c, int op)
 {
 	int v = op < 2 ? 0 : (op - 2) / VOPS, kind = op < 2 ? op : V_C + (op - 2) % VOPS;
 	struct flex *f = &flex[v];
@@ -399,7 +404,7 @@ static size_t prepare(struct class *c, size_t *csum, size_t *fsum)
 
 int main(int argc, char **argv)
 {
-	int reps, nc = argc - 3, applied;
+	int reps, nc = argc - 3, applied, only = getenv("KB_OP") ? atoi(getenv("KB_OP")) : -1;
 	double min_time;
 	struct class *cls;
 	size_t bad = 0;
@@ -454,6 +459,10 @@ int main(int argc, char **argv)
 
 				if (o >= 2 && (o - 2) % VOPS == V_DR - V_C && !has_racy[(o - 2) / VOPS])
 					continue;
+				if (only >= 0 && o != only) {
+					mbs[o][r] = 0;
+					continue;
+				}
 				mbs[o][r] = measure(c, o, min_time);
 			}
 		}
