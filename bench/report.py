@@ -89,7 +89,7 @@ def add(group, name, unit, better, runs):
             # an odd number of reps one order counts once more in the median, which a
             # strong order effect then tilts: the ratio per order, and their balance
             # (the geometric mean of the two orders' geometric means).
-            if len(per) == meta["reps"] and len(per) >= 2 and all(per):
+            if len(per) == meta["reps"] and len(per) >= 2 and all(x > 0 for x in per):
                 first, second = per[0::2], per[1::2]
                 c["ratio_rzs_first"] = statistics.median(first)
                 c["ratio_zram_first"] = statistics.median(second)
@@ -176,6 +176,10 @@ def meta_field(i):
     def parse(p):
         size, free_kb, vmalloc_kb, table = (int(x) for x in read(p).split())
         pages = size // 4096
+        # MemFree can rise while the device is sized (the kernel freed memory
+        # meanwhile): such a reading measures nothing and is left out.
+        if i == 0 and free_kb <= 0:
+            return None
         return [free_kb * 1024 / pages, vmalloc_kb * 1024 / pages, table / pages][i]
 
     return parse
