@@ -34,8 +34,10 @@
 # and no results; prints one TAP line and exits non-zero if any page fails.
 # BENCH_CODEC_COUNT=1 (make bench-codec-count): no timing; instructions and data
 # accesses per page of every operation, counted by callgrind (valgrind, installed
-# pinned if missing), on 1024 pages a class; results in bench/results/codec-count.*
-# (bench/kcodec/count.py). Counts do not depend on the machine's load.
+# if missing: the pinned version, or Debian's current one if the pin is gone), on
+# 1024 pages a class; results in bench/results/codec-count.* (bench/kcodec/count.py).
+# Counts do not depend on the machine's load; the page classes are drawn from the
+# machine each run, so compare lz4_flex with C within a run, not runs.
 # Output: $RZS_OUT/bench-codec/codec-kernel.json, and bench/results/codec-kernel.{json,md}.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -259,8 +259,9 @@ enum { C_C, C_D, V_C, V_D, V_DC, V_DR };
 /* Whether variant v has the O_DIRECT decoder (set by prepare's first page). */
 static int has_racy[MAXV];
 
-/* Not inlined: make bench-codec-count collects callgrind events inside it only. */
-static __attribute__((noinline)) size_t pass(struct class *c, int op)
+/* Neither inlined nor cloned (GCC's pass.isra.0 and the like would be another name):
+ * make bench-codec-count collects callgrind events inside `pass` only. */
+static __attribute__((noinline, noclone)) size_t pass(struct class *c, int op)
 {
 	int v = op < 2 ? 0 : (op - 2) / VOPS, kind = op < 2 ? op : V_C + (op - 2) % VOPS;
 	struct flex *f = &flex[v];
