@@ -8,7 +8,7 @@
 #   make bench  rzs vs zram in one guest, and the codec against the kernel's; bench/results/
 #   make bench-codec  lz4_flex as rzs.ko builds it vs the kernel's C lz4, natively on
 #               this CPU with the kernel's objects and mem* routines (a few minutes)
-#   make bench-codec-count  the same objects, instructions and data accesses per page
+#   make bench-codec-count  the same objects, instructions, data accesses and branches per page
 #               counted by callgrind (load-independent); bench/results/codec-count.md
 #   make bench-icount  make bench's guest run counting guest instructions (QEMU
 #               -icount): layout-independent, sizes a per-page change; bench/results/icount/

@@ -219,10 +219,10 @@ if [ -n "$count" ]; then
 	mkdir -p "$out/count"
 	ops="0 1"
 	for i in "${!variants[@]}"; do ops+=" $((2 + 4 * i)) $((3 + 4 * i)) $((4 + 4 * i)) $((5 + 4 * i))"; done
-	log "bench-codec: counting instructions and data accesses per page with callgrind (${variants[*]} and C; a few minutes)"
+	log "bench-codec: counting instructions, data accesses and branches per page with callgrind (${variants[*]} and C; a few minutes)"
 	for cls in binary text heap proc fio; do
 		for o in $ops; do echo "$cls $o"; done
-	done | xargs -P 2 -L 1 sh -c 'KB_OP=$2 valgrind --tool=callgrind --cache-sim=yes --toggle-collect=pass \
+	done | xargs -P 2 -L 1 sh -c 'KB_OP=$2 valgrind --tool=callgrind --cache-sim=yes --branch-sim=yes --toggle-collect=pass \
 		--callgrind-out-file="$0/count/$1.$2.cg" "$0/rzs-kcodec-bench" 1 0 "$1=$0/$1.pages" \
 		>"$0/count/$1.$2.json" 2>"$0/count/$1.$2.log" || { echo "rzs: error: callgrind $1 op $2 failed (log: $0/count/$1.$2.log)" >&2; exit 255; }' "$out" ||
 		die "bench-codec: counting failed"

@@ -11,11 +11,13 @@ harness's operation number: 0 C compress, 1 C decompress, then per variant v (in
 VARIANT order) 2 + 4v compress, +1 decompress its own stream, +2 decompress C's
 stream, +3 decompress its own stream into the O_DIRECT (volatile) page.
 
-Per page: instructions (Ir) and data accesses (Dr + Dw, callgrind --cache-sim=yes),
-a compression over every page, a decompression over the pages every codec
-compressed. What these count does not depend on the machine's load, unlike the
-timed `make bench-codec`; data accesses are what costs most under QEMU's emulation
-(TCG), where `make bench` runs, so they explain its times where instructions do not.
+Per page: instructions (Ir), data accesses (Dr + Dw, callgrind --cache-sim=yes) and
+conditional plus indirect branches (Bc + Bi, --branch-sim=yes), a compression over
+every page, a decompression over the pages every codec compressed. What these count
+does not depend on the machine's load, unlike the timed `make bench-codec`. Under
+QEMU's emulation (TCG), where `make bench` runs, an instruction that computes costs
+next to nothing, a data access a software TLB lookup, and a branch ends a translated
+block; so accesses and branches explain its times where instructions do not.
 """
 import json
 import os
@@ -40,7 +42,7 @@ def events(path):
         sys.exit(f"count.py: no events in {path}")
     # callgrind writes only the leading events that are not zero.
     e = dict(zip(names, totals + [0] * (len(names) - len(totals))))
-    return e["Ir"], e["Dr"] + e["Dw"]
+    return e["Ir"], e["Dr"] + e["Dw"], e["Bc"] + e["Bi"]
 
 
 def per_page(cls, op, decode):
@@ -52,10 +54,10 @@ def per_page(cls, op, decode):
     n = run["decoded_pages"] if decode else run["pages"]
     if n == 0:
         return None
-    ir, d = events(cg)
+    ir, d, b = events(cg)
     if ir == 0:
         return None  # an operation this build does not have (stock: no O_DIRECT decoder)
-    return {"instructions": ir / n, "accesses": d / n, "pages": n}
+    return {"instructions": ir / n, "accesses": d / n, "branches": b / n, "pages": n}
 
 
 out = {"kernel": kname, "variants": variants, "classes": {}}
@@ -78,16 +80,18 @@ for cls in CLASSES:
     out["classes"][cls] = c
 
 lines = [
-    "# Codec: instructions and data accesses per page, lz4_flex as rzs.ko builds it vs the kernel's C lz4",
+    "# Codec: instructions, data accesses and branches per page, lz4_flex as rzs.ko builds it vs the kernel's C lz4",
     "",
     f"`make bench-codec-count` against {kname}: the objects `make bench-codec` times "
     "(rzs.ko's lz4_flex and rzs_core, the kernel's lib/lz4, both on the kernel's mem* "
-    "routines), counted by callgrind (`--cache-sim=yes`, events collected in the "
+    "routines), counted by callgrind (`--cache-sim=yes --branch-sim=yes`, events collected in the "
     "harness's `pass` only: one operation over every page of a class). Per page; a "
     "decompression counts the pages every codec compressed. Data accesses are loads "
-    "plus stores (Dr + Dw). lz4_flex / C in brackets: < 1 is fewer than C. "
-    "These counts do not depend on the machine's load; data accesses are what costs "
-    "most under QEMU's emulation, where `make bench` runs. "
+    "plus stores (Dr + Dw); branches are conditional and indirect ones (Bc + Bi). "
+    "lz4_flex / C in brackets: < 1 is fewer than C. "
+    "These counts do not depend on the machine's load. Under QEMU's emulation (TCG), "
+    "where `make bench` runs, data accesses (a software TLB lookup each) and branches "
+    "(each ends a translated block) are what costs, not instructions. "
     f"CPU features as valgrind presents them, which pick the kernel's mem* variants: "
     f"erms {out['features']['erms']}, fsrm {out['features']['fsrm']}, "
     f"fsrs {out['features']['fsrs']} ({out['alternatives_applied']} alternatives applied).",
@@ -98,7 +102,7 @@ for name in variants:
               "| | " + " | ".join(out["classes"].keys()) + " |",
               "|---|" + "---|" * len(out["classes"])]
     for kind in KINDS:
-        for what, label in (("instructions", "instructions"), ("accesses", "data accesses")):
+        for what, label in (("instructions", "instructions"), ("accesses", "data accesses"), ("branches", "branches")):
             row = []
             for cls, c in out["classes"].items():
                 r = c[name].get(kind)
@@ -114,7 +118,7 @@ lines += ["**C** (the kernel's lib/lz4, as zram calls it)", "",
           "| | " + " | ".join(out["classes"].keys()) + " |",
           "|---|" + "---|" * len(out["classes"])]
 for kind in ("compress", "decompress"):
-    for what, label in (("instructions", "instructions"), ("accesses", "data accesses")):
+    for what, label in (("instructions", "instructions"), ("accesses", "data accesses"), ("branches", "branches")):
         row = [f"{c['C'][kind][what]:,.0f}" if c["C"][kind] else "-" for c in out["classes"].values()]
         lines.append(f"| {kind}: {label} | " + " | ".join(row) + " |")
 lines.append("")
