@@ -9,8 +9,15 @@
  * and Rust copies of its constants: here the C compiler checks every call and
  * every value against the kernel's own headers, so a kernel that changes one
  * fails to build rzs.ko instead of running it with a stale prototype or bit.
- * The Rust side declares only these rzs_* functions (src/sys/ffi.rs), whose
+ * The Rust side declares these rzs_* functions (src/sys/ffi.rs), whose
  * prototypes are listed once, below.
+ *
+ * The exception: the exported kernel functions that the I/O path calls once or
+ * twice for every page (zsmalloc's allocation, mapping and size), which the Rust
+ * side calls directly, sparing a wrapper's call and frame each time. Their
+ * prototypes as src/sys/ffi.rs declares them are checked here instead, by static
+ * assertions against the kernel's own (see "called directly" below), so a kernel
+ * that changes one still fails to build rzs.ko.
  */
 
 #include <linux/bio.h>
@@ -52,12 +59,6 @@ u32 rzs_blk_feat_stable_writes(void);
 u8 rzs_blk_sts(int which);
 struct zs_pool *rzs_zs_create_pool(const char *name);
 void rzs_zs_destroy_pool(struct zs_pool *pool);
-unsigned long rzs_zs_malloc(struct zs_pool *pool, size_t size, gfp_t gfp);
-void rzs_zs_free(struct zs_pool *pool, unsigned long handle);
-void *rzs_zs_map_ro(struct zs_pool *pool, unsigned long handle);
-void *rzs_zs_map_wo(struct zs_pool *pool, unsigned long handle);
-void rzs_zs_unmap(struct zs_pool *pool, unsigned long handle);
-unsigned long rzs_zs_total_pages(struct zs_pool *pool);
 size_t rzs_zs_huge_class_size(struct zs_pool *pool);
 unsigned long rzs_zs_compact(struct zs_pool *pool);
 unsigned long rzs_totalram_pages(void);
@@ -277,38 +278,21 @@ void rzs_zs_destroy_pool(struct zs_pool *pool)
 	zs_destroy_pool(pool);
 }
 
-/* 0 on failure (zs_malloc's IS_ERR_VALUE handles are folded into it). */
-unsigned long rzs_zs_malloc(struct zs_pool *pool, size_t size, gfp_t gfp)
-{
-	unsigned long h = zs_malloc(pool, size, gfp);
-
-	return IS_ERR_VALUE(h) ? 0 : h;
-}
-
-void rzs_zs_free(struct zs_pool *pool, unsigned long handle)
-{
-	zs_free(pool, handle);
-}
-
-void *rzs_zs_map_ro(struct zs_pool *pool, unsigned long handle)
-{
-	return zs_map_object(pool, handle, ZS_MM_RO);
-}
-
-void *rzs_zs_map_wo(struct zs_pool *pool, unsigned long handle)
-{
-	return zs_map_object(pool, handle, ZS_MM_WO);
-}
-
-void rzs_zs_unmap(struct zs_pool *pool, unsigned long handle)
-{
-	zs_unmap_object(pool, handle);
-}
-
-unsigned long rzs_zs_total_pages(struct zs_pool *pool)
-{
-	return zs_get_total_pages(pool);
-}
+/*
+ * Called directly: the Rust declarations in src/sys/ffi.rs (`extern "C"` block
+ * "called directly") are these types; each assertion fails the build if the
+ * kernel's prototype differs. zs_malloc() returns an IS_ERR_VALUE() handle on
+ * failure (the Rust side tests for it, with MAX_ERRNO mirrored below); the map
+ * mode is an enum passed as a C int, with the values mirrored below.
+ */
+static_assert(__same_type(&zs_malloc, unsigned long (*)(struct zs_pool *, size_t, gfp_t)));
+static_assert(__same_type(&zs_free, void (*)(struct zs_pool *, unsigned long)));
+static_assert(__same_type(&zs_map_object, void *(*)(struct zs_pool *, unsigned long, enum zs_mapmode)));
+static_assert(__same_type(&zs_unmap_object, void (*)(struct zs_pool *, unsigned long)));
+static_assert(__same_type(&zs_get_total_pages, unsigned long (*)(struct zs_pool *)));
+static_assert(sizeof(enum zs_mapmode) == sizeof(int));
+static_assert(ZS_MM_RO == 1 && ZS_MM_WO == 2);
+static_assert(MAX_ERRNO == 4095);
 
 /* May sleep: takes the pool's locks and reschedules between size classes. */
 unsigned long rzs_zs_compact(struct zs_pool *pool)

@@ -110,9 +110,9 @@ impl Object<'_> {
         // SAFETY: the handle is live and ours alone (invariant), `size` bytes long,
         // so the write-only mapping covers `data.len()` bytes until the unmap.
         unsafe {
-            let dst = ffi::rzs_zs_map_wo(self.table.pool.ptr(), self.handle) as *mut u8;
+            let dst = ffi::zs_map_object(self.table.pool.ptr(), self.handle, ffi::ZS_MM_WO) as *mut u8;
             core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
-            ffi::rzs_zs_unmap(self.table.pool.ptr(), self.handle);
+            ffi::zs_unmap_object(self.table.pool.ptr(), self.handle);
         }
         Ok(())
     }
@@ -130,9 +130,9 @@ impl Object<'_> {
         // may write it meanwhile does so outside Rust (`RacySource`'s invariant): the
         // C `memcpy` reads it, racing with such writes as C code may.
         unsafe {
-            let dst = ffi::rzs_zs_map_wo(self.table.pool.ptr(), self.handle);
+            let dst = ffi::zs_map_object(self.table.pool.ptr(), self.handle, ffi::ZS_MM_WO);
             ffi::rzs_copy_racy(dst, src.as_ptr().cast(), PAGE_SIZE);
-            ffi::rzs_zs_unmap(self.table.pool.ptr(), self.handle);
+            ffi::zs_unmap_object(self.table.pool.ptr(), self.handle);
         }
         Ok(())
     }
@@ -142,7 +142,7 @@ impl Drop for Object<'_> {
     fn drop(&mut self) {
         // SAFETY: the handle is live and held by us alone (invariant), so it is freed
         // once. zs_free only takes spinlocks: callable in atomic context.
-        unsafe { ffi::rzs_zs_free(self.table.pool.ptr(), self.handle) };
+        unsafe { ffi::zs_free(self.table.pool.ptr(), self.handle) };
     }
 }
 
@@ -273,6 +273,8 @@ pub(crate) struct ObjTable {
     flags: KVVec<AtomicU16>,
     locks: Pin<KVBox<[SpinLock<()>; NR_LOCKS]>>,
     pool: Pool,
+    /// The flags objects are allocated with (`rzs_gfp_noio_obj`), read once.
+    gfp: kernel::bindings::gfp_t,
     tier: Option<Tier>,
 }
 
@@ -303,7 +305,9 @@ impl ObjTable {
             }
             None => None,
         };
-        Ok(Self { words: zeroed_atomics(pages)?, flags: zeroed_atomics(pages)?, locks, pool: Pool::new(name)?, tier })
+        // SAFETY: returns a constant.
+        let gfp = unsafe { ffi::rzs_gfp_noio_obj() };
+        Ok(Self { words: zeroed_atomics(pages)?, flags: zeroed_atomics(pages)?, locks, pool: Pool::new(name)?, gfp, tier })
     }
 
     /// Tiering state, if the device has a backing device.
@@ -375,8 +379,8 @@ impl ObjTable {
             return Err(EINVAL);
         }
         // SAFETY: the pool is live; the flags are a valid gfp mask.
-        let h = unsafe { ffi::rzs_zs_malloc(self.pool.ptr(), size, ffi::rzs_gfp_noio_obj()) };
-        if h == 0 {
+        let h = unsafe { ffi::zs_malloc(self.pool.ptr(), size, self.gfp) };
+        if ffi::zs_failed(h) {
             return Err(ENOMEM);
         }
         Ok(Object { table: self, handle: h, size })
@@ -398,7 +402,7 @@ impl ObjTable {
     /// Pages the pool holds (objects and fragmentation).
     pub(crate) fn total_pages(&self) -> u64 {
         // SAFETY: the pool is live.
-        unsafe { ffi::rzs_zs_total_pages(self.pool.ptr()) as u64 }
+        unsafe { ffi::zs_get_total_pages(self.pool.ptr()) as u64 }
     }
 
     /// Compacts the pool: moves objects out of sparsely used zspages and frees
@@ -520,9 +524,9 @@ impl<'a> Slot<'a> {
         // mapping is readable for `len` bytes until the unmap, and only zsmalloc
         // writes an object's memory (migration copies it under its own locks).
         unsafe {
-            let src = ffi::rzs_zs_map_ro(self.table.pool.ptr(), h) as *const u8;
+            let src = ffi::zs_map_object(self.table.pool.ptr(), h, ffi::ZS_MM_RO) as *const u8;
             let r = f(core::slice::from_raw_parts(src, len));
-            ffi::rzs_zs_unmap(self.table.pool.ptr(), h);
+            ffi::zs_unmap_object(self.table.pool.ptr(), h);
             Some(r)
         }
     }
@@ -540,9 +544,9 @@ impl<'a> Slot<'a> {
         // lock keeps every reader out during the write.
         unsafe {
             let h = o.handle() as c_ulong;
-            let dst = ffi::rzs_zs_map_wo(self.table.pool.ptr(), h) as *mut u8;
+            let dst = ffi::zs_map_object(self.table.pool.ptr(), h, ffi::ZS_MM_WO) as *mut u8;
             core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
-            ffi::rzs_zs_unmap(self.table.pool.ptr(), h);
+            ffi::zs_unmap_object(self.table.pool.ptr(), h);
         }
         Ok(())
     }
