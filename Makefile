@@ -14,6 +14,9 @@
 #               -icount): layout-independent, sizes a per-page change; bench/results/icount/
 #   make bench-tier  tiering under swap: rzs's automatic writeback vs zram with a
 #               writeback script and zram without a backing device; bench/results/tier.md
+#   make bench-tcg-count  guest instructions, memory accesses and translated blocks per
+#               I/O and per swapped page, rzs vs zram, by function, under make bench's
+#               TCG (a QEMU plugin; a few minutes); bench/results/tcg-count.md
 #   make stress the long runs: cargo fuzz, long stress suites, every suite on the
 #               debug kernel (KASAN, lockdep, kmemleak), the PREEMPT_RT one and the
 #               arm64 one (qemu-system-aarch64); about 3.7 h; it includes
@@ -78,7 +81,7 @@ KMAKE_VARS := $(filter-out HOSTRUSTC=% RUSTDOC=%,$(KMAKE_VARS)) HOSTRUSTC=$(RUST
 endif
 endif
 
-.PHONY: all deps crates kernel module rzsctl run test check bench bench-codec bench-codec-count bench-icount bench-tier stress mutate clean help \
+.PHONY: all deps crates kernel module rzsctl run test check bench bench-codec bench-codec-count bench-icount bench-tier bench-tcg-count stress mutate clean help \
 	install install-tools uninstall dkms-install dkms-uninstall
 
 all: module
@@ -141,6 +144,9 @@ bench-icount: module
 
 bench-tier: module
 	@$(ROOT)/scripts/bench-tier.sh $(KDIR)
+
+bench-tcg-count: module
+	@$(ROOT)/scripts/bench-tcg-count.sh $(KDIR)
 
 stress: module
 	@$(ROOT)/scripts/stress.sh $(KDIR)

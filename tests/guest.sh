@@ -2,7 +2,7 @@
 # Runs inside the test VM (started by tests/vm.sh): each suite with a timeout, its
 # TAP saved to $OUT/<suite>.tap, the kernel log to $OUT/dmesg.txt, and a marker file
 # that tells the host the guest got to the end.
-#   guest.sh OUT MODE [SUITE...]      MODE: suites | demo | bench | bench-tier
+#   guest.sh OUT MODE [SUITE...]      MODE: suites | demo | bench | bench-tier | bench-tcg-count
 set -u
 OUT=$1 MODE=$2
 shift 2
@@ -25,6 +25,10 @@ bench)
 bench-tier)
 	timeout "$RZS_SUITE_TIMEOUT" bash "$RZS_ROOT/bench/tier.sh" "$OUT" 2>&1 | tee "$OUT/bench-tier.log"
 	echo "${PIPESTATUS[0]}" >"$OUT/bench-tier.rc"
+	;;
+bench-tcg-count)
+	timeout "$RZS_SUITE_TIMEOUT" bash "$RZS_ROOT/bench/tcgcount/guest.sh" "$OUT" 2>&1 | tee "$OUT/bench-tcg-count.log"
+	echo "${PIPESTATUS[0]}" >"$OUT/bench-tcg-count.rc"
 	;;
 suites)
 	for s in "$@"; do
