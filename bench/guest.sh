@@ -19,6 +19,7 @@ set -euo pipefail
 OUT=$1
 . "$RZS_ROOT/tests/lib/rzs.sh"
 rzsctl=$RZS_ROOT/target/release/rzsctl
+. "$RZS_ROOT/bench/devices.sh"
 memtest=$RZS_ROOT/target/release/rzs-memtest
 # The corpora are read from a ramfs, not from $OUT, the host's directory over 9p (no
 # guest page cache): the corpus fill's dd reads as it writes, inside its timed window,
@@ -45,26 +46,8 @@ swap_mb=${BENCH_SWAP_MB:-$((swap_limit_mb * 5 / 2))}
 rm -rf "$raw" && mkdir -p "$raw"
 say() { printf '# %s %s\n' "$(date +%T)" "$*"; }
 
-path_of() { case $1 in rzs) echo /dev/rzs0 ;; zram) echo /dev/zram0 ;; esac; }
-sys_of() { case $1 in rzs) echo /sys/block/rzs0 ;; zram) echo /sys/block/zram0 ;; esac; }
-setup() { # DEV BYTES
-	case $1 in
-	rzs) "$rzsctl" /dev/rzs0 --size "$2" ;;
-	zram)
-		echo lz4 >/sys/block/zram0/comp_algorithm
-		echo "$2" >/sys/block/zram0/disksize
-		;;
-	esac
-}
-reset() {
-	case $1 in
-	rzs) "$rzsctl" /dev/rzs0 --reset ;;
-	zram) echo 1 >/sys/block/zram0/reset ;;
-	esac
-}
 mm_stat() { cat "$(sys_of "$1")/mm_stat"; }
 meminfo() { awk -v k="$1:" '$1 == k {print $2}' /proc/meminfo; }
-vm() { awk -v k="$1" '$1 == k {print $2}' /proc/vmstat; }
 
 # fio_case DEV REP NAME RW JOBS [fio options...]: one fio run, its JSON saved.
 fio_case() {
@@ -76,9 +59,6 @@ fio_case() {
 		--group_reporting --output-format=json --output="$raw/$dev.$rep.$name-j$jobs.json" "$@" \
 		>/dev/null
 }
-# fio's compressible buffers: every 4 KiB block half random, half zeros in 512 B
-# chunks (lz4 ratio about 2), refilled on every write.
-comp_opts=(--buffer_compress_percentage=50 --buffer_compress_chunk=512 --refill_buffers)
 timed=(--time_based --runtime="$secs")
 
 # both CMD ARGS...: CMD DEV ARGS... on the two devices back to back, in this

@@ -12,6 +12,7 @@ set -euo pipefail
 OUT=$1
 . "$RZS_ROOT/tests/lib/rzs.sh"
 rzsctl=$RZS_ROOT/target/release/rzsctl
+. "$RZS_ROOT/bench/devices.sh"
 memtest=$RZS_ROOT/target/release/rzs-memtest
 cases=${BENCH_TCG_CASES:-zero-randread comp-randread corpus-randread comp-randwrite swap-heap swap-corpus}
 swap_limit_mb=${BENCH_SWAP_LIMIT_MB:-160}
@@ -44,20 +45,6 @@ mount -t ramfs -o mode=0755 ramfs "$ram"
 trap 'umount "$ram" 2>/dev/null; rmdir "$ram" 2>/dev/null' EXIT
 cp "$OUT/corpus.bin" "$OUT/swap-corpus.bin" "$OUT/swap-heap.bin" "$ram/"
 
-path_of() { case $1 in rzs) echo /dev/rzs0 ;; zram) echo /dev/zram0 ;; esac; }
-setup() { # DEV BYTES
-	case $1 in
-	rzs) "$rzsctl" /dev/rzs0 --size "$2" ;;
-	zram) echo lz4 >/sys/block/zram0/comp_algorithm && echo "$2" >/sys/block/zram0/disksize ;;
-	esac
-}
-reset() {
-	case $1 in
-	rzs) "$rzsctl" /dev/rzs0 --reset ;;
-	zram) echo 1 >/sys/block/zram0/reset ;;
-	esac
-}
-comp_opts=(--buffer_compress_percentage=50 --buffer_compress_chunk=512 --refill_buffers)
 fio_run() { # DEV RW [fio options...]
 	local dev=$1 rw=$2
 	shift 2
@@ -72,7 +59,6 @@ fill() { # DEV KIND
 	corpus) dd if="$ram/corpus.bin" of="$(path_of "$1")" bs=1M count=64 oflag=direct status=none ;;
 	esac
 }
-vm() { awk -v k="$1" '$1 == k {print $2}' /proc/vmstat; }
 
 for c in $cases; do
 	for dev in rzs zram; do
