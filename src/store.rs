@@ -423,7 +423,7 @@ impl Store {
         if limit != 0 && self.table.total_pages() >= limit && !self.make_room(ctx) {
             return Err(StoreError::Limit);
         }
-        let data = match comp.compress_max_from(src, self.max_compressed) {
+        let data = match comp.compress_max_racy(src, self.max_compressed) {
             Encoded::Compressed(c) => Payload::Compressed(c),
             Encoded::Incompressible => Payload::Raw(src),
         };

@@ -46,7 +46,7 @@ pub unsafe extern "C" fn kb_flex_compress(
     // SAFETY: the caller's contract.
     let (c, page) = unsafe { (&mut *ws, &*page) };
     #[cfg(feature = "patched-codec")]
-    let enc = c.compress_max_from(&rzs_core::racy::RacySource::from_page(page), PAGE_SIZE - 1);
+    let enc = c.compress_max_racy(&rzs_core::racy::RacySource::from_page(page), PAGE_SIZE - 1);
     #[cfg(not(feature = "patched-codec"))]
     let enc = c.compress_max(page, PAGE_SIZE - 1);
     match enc {

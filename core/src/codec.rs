@@ -127,6 +127,21 @@ impl Compressor {
         let r = lz4_flex::block::compress_into_with_table_from(src, &mut self.out, &mut self.table);
         self.encoded(r, max_len)
     }
+
+    /// [`Compressor::compress_max_from`] of a [`crate::racy::RacySource`]: what the
+    /// kernel driver compresses a page with. Not generic, and never inlined, so that the
+    /// compressor's code for it is generated here, in rzs_core, with the codec crates'
+    /// code generation flags (Kbuild: on arm64 they, unlike the driver's crate, are
+    /// built for unaligned word accesses), and not in the driver's crate, as a generic
+    /// function instantiated by the driver would be.
+    #[inline(never)]
+    pub fn compress_max_racy(
+        &mut self,
+        src: &crate::racy::RacySource<'_>,
+        max_len: usize,
+    ) -> Encoded<'_> {
+        self.compress_max_from(src, max_len)
+    }
 }
 
 /// Decodes lz4 block data that must expand to exactly one page.
@@ -258,9 +273,10 @@ mod tests {
         );
     }
 
-    /// Through a `RacySource` of a page nobody writes, `compress_max_from` gives
-    /// `compress_max`'s bytes, `same_filled` gives `page::same_filled`'s word, and
-    /// the loads and copies give the page's bytes (every length near both ends).
+    /// Through a `RacySource` of a page nobody writes, `compress_max_from` and
+    /// `compress_max_racy` give `compress_max`'s bytes, `same_filled` gives
+    /// `page::same_filled`'s word, and the loads and copies give the page's bytes (every
+    /// length near both ends).
     #[test]
     #[cfg(feature = "patched-codec")]
     fn racy_source_reads_as_the_page() {
@@ -286,6 +302,11 @@ mod tests {
                     c.compress_max_from(&src, max),
                     d.compress_max(p, max),
                     "page {i}, limit {max}"
+                );
+                assert_eq!(
+                    c.compress_max_racy(&src, max),
+                    d.compress_max(p, max),
+                    "page {i}, limit {max}, compress_max_racy"
                 );
             }
         }
@@ -553,7 +574,7 @@ mod tests {
                     // raw pointers, in Rust: a race outside Rust's model, which is
                     // what the test exercises (see its documentation).
                     let src = unsafe { RacySource::new(base) };
-                    c.compress_max_from(&src, PAGE_SIZE - 1)
+                    c.compress_max_racy(&src, PAGE_SIZE - 1)
                 } else {
                     // SAFETY: see the test's documentation.
                     let page: &Page = unsafe { &*shared.ptr().cast::<Page>() };

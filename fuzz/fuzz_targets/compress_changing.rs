@@ -135,7 +135,7 @@ fuzz_target!(|data: &[u8]| {
             Encoded::Incompressible => None,
         };
         assert_eq!(got, want, "the same page, other bytes");
-        let racy = match d.compress_max_from(&RacySource::from_page(&page), max_len) {
+        let racy = match d.compress_max_racy(&RacySource::from_page(&page), max_len) {
             Encoded::Compressed(s) => Some(s.to_vec()),
             Encoded::Incompressible => None,
         };
