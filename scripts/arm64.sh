@@ -2,7 +2,8 @@
 # `make stress`, arm64 part: rzs on another architecture, every guest suite.
 #   1. the arm64 test kernel (scripts/kernel.sh arm64: cross-built with the same
 #      LLVM toolchain, ARCH=arm64) and rzs.ko built against it, without warnings;
-#   2. rzs.ko's stack frames (scripts/stack-check.py, arm64 instructions);
+#   2. rzs.ko's stack frames (scripts/stack-check.py, arm64 instructions), and its
+#      codec's word-sized unaligned accesses (scripts/codec-align-check.py);
 #   3. the arm64 userspace: a Debian 12 arm64 root (scripts/arm64-root.sh, cached)
 #      and rzsctl and rzs-memtest cross-built for aarch64 against it;
 #   4. every guest suite of tests/suites/ (the same files as on x86) in a guest of
@@ -11,7 +12,8 @@
 #      accounting and kernel-log scan (BUG, Oops, WARNING, KASAN, lockdep, ...) as
 #      the x86 runs, one "N passed, N failed, N skipped" line.
 #   scripts/arm64.sh [SUITE...]     (default: every suite; RZS_OUT: where logs go,
-#                                    default tests/out/arm64)
+#                                    default tests/out/arm64; RZS_ARM64_BUILD_ONLY=1:
+#                                    steps 1-3 only, for make bench-tcg-count)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -38,6 +40,9 @@ make -s -C "$k" M="$b" ARCH=arm64 $KMAKE_VARS modules >"$out/build.log" 2>&1 ||
 grep -q 'warning:' "$out/build.log" && { grep -A5 'warning:' "$out/build.log" | head -30; echo "not ok - rzs.ko builds for arm64 without warnings"; exit 1; }
 echo "ok - rzs.ko builds for arm64 without warnings"
 python3 "$root/scripts/stack-check.py" "$b/rzs.ko" 2048 llvm-objdump-19 || exit 1
+# The codec crates are built for unaligned word accesses (Kbuild: -strict-align on
+# arm64): its hot functions are not byte loads and stores.
+python3 "$root/scripts/codec-align-check.py" "$b/rzs.ko" llvm-objdump-19 || exit 1
 
 # The arm64 userspace: the Debian root, and the project's tools built for it.
 ar=$("$root/scripts/arm64-root.sh") || { echo "not ok - the arm64 Debian root (scripts/arm64-root.sh)"; exit 1; }
@@ -55,6 +60,7 @@ if ! RUSTC=/usr/bin/rustc CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=clang-19
 fi
 bin=$root/target/aarch64-unknown-linux-gnu/release
 echo "ok - rzsctl and rzs-memtest build for aarch64"
+[ -z "${RZS_ARM64_BUILD_ONLY:-}" ] || exit 0
 
 # Every suite (or the ones given) in the arm64 guest, counted as scripts/test.sh
 # counts them on x86. TCG emulating another architecture is slower than the x86
