@@ -19,7 +19,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
 # shellcheck source=scripts/versions.env
 . "$root/scripts/versions.env"
-out=${RZS_OUT:-$root/tests/out/arm64}
+out=$(realpath -m "${RZS_OUT:-$root/tests/out/arm64}")
+# The arm64 guest sees the repository and the suites' output directory only: rzs.ko
+# (built in $out/build) must be inside the repository.
+case $out/ in "$root"/*) ;; *) die "RZS_OUT must be inside $root: the arm64 guest loads rzs.ko from $out/build" ;; esac
 rm -rf "$out" && mkdir -p "$out"
 
 # qemu-system-aarch64 (pinned, like deps.sh's packages).
