@@ -16,7 +16,9 @@
 #               writeback script and zram without a backing device; bench/results/tier.md
 #   make bench-tcg-count  guest instructions, memory accesses and translated blocks per
 #               I/O and per swapped page, rzs vs zram, by function, under make bench's
-#               TCG (a QEMU plugin; a few minutes); bench/results/tcg-count.md
+#               TCG (a QEMU plugin; a few minutes); bench/results/tcg-count.md;
+#               BENCH_ARCH=arm64: the same on arm64 (the arm64 guest of make stress;
+#               builds its kernel the first time); bench/results/tcg-count-arm64.md
 #   make stress the long runs: cargo fuzz, long stress suites, every suite on the
 #               debug kernel (KASAN, lockdep, kmemleak), the PREEMPT_RT one and the
 #               arm64 one (qemu-system-aarch64); about 3.7 h; it includes

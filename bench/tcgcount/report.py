@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""bench/tcgcount/report.py OUT RESULTS KERNEL: the counts of make bench-tcg-count.
+"""bench/tcgcount/report.py OUT RESULTS KERNEL [ARCH]: the counts of make bench-tcg-count.
 
 Reads OUT/phases (<dump> <case> <device> <units>), OUT/kallsyms and the plugin's
-dumps OUT/tb.<dump>; writes RESULTS/tcg-count.{json,md}: per case, guest
+dumps OUT/tb.<dump>; writes RESULTS/tcg-count.{json,md} (ARCH x86, the default) or
+RESULTS/tcg-count-arm64.{json,md} (ARCH arm64): per case, guest
 instructions, memory accesses and translated-block (TB) executions per unit (an I/O of
 4 KiB, or a page swapped out or in), rzs against zram, and the functions whose TB
 executions differ most between the two devices.
@@ -13,6 +14,13 @@ import json
 import sys
 
 out, results, kernel = sys.argv[1:4]
+arch = sys.argv[4] if len(sys.argv) > 4 else "x86"
+stem = "tcg-count" if arch == "x86" else f"tcg-count-{arch}"
+GUEST = {
+    "x86": "the guest of `make bench` (QEMU TCG, 2 vCPUs, `-cpu max,-erms,-fsrm`)",
+    "arm64": "the arm64 guest of `make stress` (qemu-system-aarch64 `-M virt -cpu max`, TCG, "
+    "2 vCPUs, 512 MiB, rzs.ko and the kernel cross-built; `BENCH_ARCH=arm64`)",
+}[arch]
 syms = []
 with open(f"{out}/kallsyms") as f:
     for line in f:
@@ -66,8 +74,8 @@ data = {"kernel": kernel, "cases": {}}
 md = [
     "# rzs vs zram under QEMU's TCG: instructions, memory accesses and translated blocks",
     "",
-    f"`make bench-tcg-count` against {kernel}: the guest of `make bench` (QEMU TCG, 2 vCPUs, "
-    "`-cpu max,-erms,-fsrm`) with bench/tcgcount/tbcount.so, a TCG plugin that counts, for "
+    f"`make bench-tcg-count` against {kernel}: {GUEST} with bench/tcgcount/tbcount.so, "
+    "a TCG plugin that counts, for "
     "every translated block (TB) the guest runs, its executions, instructions and memory "
     "accesses; each case runs on rzs then on zram, each run counted on its own and divided "
     "by its units (8192 fio I/Os of 4 KiB; or the pages swapped out and in, from "
@@ -129,7 +137,7 @@ for case, devs in runs.items():
     }
 if not data["cases"]:
     sys.exit("report.py: no case ran on both devices")
-with open(f"{results}/tcg-count.json", "w") as f:
+with open(f"{results}/{stem}.json", "w") as f:
     json.dump(data, f, indent=1)
-with open(f"{results}/tcg-count.md", "w") as f:
+with open(f"{results}/{stem}.md", "w") as f:
     f.write("\n".join(md + detail) + "\n")

@@ -3,7 +3,9 @@
  * A QEMU TCG plugin for `make bench-tcg-count`: how many times each translated block
  * (TB) of the guest runs, and with it how many guest instructions and memory accesses
  * it executes, written out and reset each time the guest executes the marker
- * instruction `xchg %bx,%bx` (66 87 db, the marker program mark.c).
+ * instruction of the marker program mark.c: `xchg %bx,%bx` (66 87 db) on x86,
+ * `orr x7, x7, x7` (e7 00 07 aa) on arm64. Both are looked for whatever the guest: no
+ * x86 instruction is those four bytes, no arm64 one is three.
  *
  * Each dump is a file OUT.N (N = 0, 1, ... in marker order), one line per TB that ran:
  *   <guest address of the TB, hex> <instructions in the TB> <executions> <memory accesses>
@@ -105,7 +107,9 @@ static void translated(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 
 		qemu_plugin_register_vcpu_mem_inline(insn, QEMU_PLUGIN_MEM_RW, QEMU_PLUGIN_INLINE_ADD_U64,
 						     &t->mem, 1);
-		if (qemu_plugin_insn_size(insn) == 3 && b[0] == 0x66 && b[1] == 0x87 && b[2] == 0xdb)
+		if ((qemu_plugin_insn_size(insn) == 3 && b[0] == 0x66 && b[1] == 0x87 && b[2] == 0xdb) ||
+		    (qemu_plugin_insn_size(insn) == 4 && b[0] == 0xe7 && b[1] == 0x00 && b[2] == 0x07 &&
+		     b[3] == 0xaa))
 			qemu_plugin_register_vcpu_insn_exec_cb(insn, dump, QEMU_PLUGIN_CB_NO_REGS, NULL);
 	}
 	pthread_mutex_lock(&lock);

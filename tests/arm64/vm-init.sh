@@ -11,7 +11,7 @@
 #  - /lib/modules/$(uname -r) with the kernel's module lists (48-setup's modprobe).
 # The kernel runs it as init=/bin/sh -- -c "mount the repository at /mnt; exec this".
 # What to run comes from guest.env in the output directory (written by arm64.sh):
-# RZS_HOST_ROOT, RZS_HOST_OUT, RZS_SUITES, RZS_GUEST_ENV.
+# RZS_HOST_ROOT, RZS_HOST_OUT, RZS_MODE (tests/guest.sh's MODE), RZS_SUITES, RZS_GUEST_ENV.
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 fatal() {
@@ -56,4 +56,4 @@ depmod -b $n -a "$(uname -r)" 2>/dev/null
 echo "rzs-arm64-init: $(uname -m) $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB; running tests/guest.sh"
 # shellcheck disable=SC2086
 exec chroot $n /usr/bin/env -i $RZS_GUEST_ENV HOME=/root TERM=dumb \
-	/bin/bash -c "cd '$RZS_HOST_ROOT' && exec bash tests/guest.sh '$RZS_HOST_OUT' suites $RZS_SUITES"
+	/bin/bash -c "cd '$RZS_HOST_ROOT' && exec bash tests/guest.sh '$RZS_HOST_OUT' '${RZS_MODE:-suites}' $RZS_SUITES"

@@ -8,6 +8,7 @@
 # timeout: a hung guest is killed.
 #
 #   tests/arm64/vm.sh KDIR OUT suites [SUITE...]
+#   tests/arm64/vm.sh KDIR OUT bench-tcg-count   (make bench-tcg-count, BENCH_ARCH=arm64)
 #
 # Environment: RZS_ARM64_ROOT_DIR (the root; required), RZS_ARM64_BIN (a directory
 # with the arm64 rzsctl and rzs-memtest; required), RZS_VM_MEM (default 1G),
@@ -17,7 +18,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/scripts/lib.sh"
 kdir=$1 out=$2 mode=$3
 shift 3
-[ "$mode" = suites ] || die "tests/arm64/vm.sh runs suites only (not $mode)"
+case $mode in suites | bench-tcg-count) ;; *) die "tests/arm64/vm.sh runs suites or bench-tcg-count (not $mode)" ;; esac
 img=$kdir/arch/arm64/boot/Image
 [ -f "$img" ] || die "no arm64 kernel image in $kdir"
 r=${RZS_ARM64_ROOT_DIR:?the arm64 root (scripts/arm64-root.sh)}
@@ -38,6 +39,7 @@ env_vars+=$(env | grep -E '^(BENCH_[A-Z_]+|RZS_STRESS_[A-Z_]+|RZS_REGRESS_SECS|R
 cat >"$out/guest.env" <<EOF
 RZS_HOST_ROOT='$root'
 RZS_HOST_OUT='$out'
+RZS_MODE='$mode'
 RZS_SUITES='$*'
 RZS_GUEST_ENV='$env_vars'
 EOF
